@@ -1,0 +1,199 @@
+"""``perfect21 monitor``, ``perfect21 metrics`` and ``perfect21 alerts check``.
+
+These look at the *current process*: a fresh CLI process has measured little besides its own
+memory, and says so. A long-running process (``perfect21 serve``) exposes the same registry
+at ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from perfect21.cli._common import config_from, echo_json, is_tty
+
+__all__ = ["MEMORY_LIMIT", "MemoryLimitType", "alerts", "metrics", "monitor"]
+
+
+if TYPE_CHECKING:
+    _FloatParam = click.ParamType[float]
+else:  # click < 8.2 has a non-generic ParamType
+    _FloatParam = click.ParamType
+
+
+class MemoryLimitType(_FloatParam):
+    """A click type for ``--memory-limit 300MB`` / ``1.5GB`` / ``512M``; the value is MiB."""
+
+    name = "size"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        from perfect21._errors import ValidationError
+        from perfect21.monitor.memory import parse_memory_limit
+
+        try:
+            return parse_memory_limit(str(value))
+        except ValidationError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+MEMORY_LIMIT = MemoryLimitType()
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Print one JSON snapshot and exit.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["live", "json"]), default=None,
+    help="live (default on a terminal) or json (one snapshot; default otherwise).",
+)  # fmt: skip
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Refresh seconds.")
+@click.option("--rules", type=click.Path(path_type=Path), default=None, help="Alert rules file.")
+def monitor(once: bool, fmt: str | None, interval: float, rules: Path | None) -> None:
+    """Memory, KPIs and alert states of this process: live on a terminal, else one JSON snapshot.
+
+    \b
+    Examples:
+      perfect21 monitor                 # live view (Ctrl-C to stop)
+      perfect21 monitor --once          # one JSON snapshot, then exit
+      perfect21 monitor --format json | jq .memory
+    """
+    from perfect21.monitor.runtime import Monitor
+
+    config = config_from()
+    mon = Monitor.from_config(config, rules_file=rules, interval_s=max(0.1, interval))
+    live = fmt == "live" or (fmt is None and not once and is_tty())
+    if not live:
+        mon.tick()
+        echo_json(mon.status())
+        return
+    _live(mon, max(0.1, interval))
+
+
+def _live(mon: Any, interval: float) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    mon.tick()
+    try:
+        with Live(_view(mon.status()), console=console, auto_refresh=False) as view:
+            while True:
+                time.sleep(interval)
+                mon.tick()
+                view.update(_view(mon.status()), refresh=True)
+    except KeyboardInterrupt:
+        return
+
+
+def _view(status: dict[str, Any]) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+
+    mem = status["memory"]
+    head = Table(title="perfect21 monitor (this process)", show_header=False, box=None)
+    head.add_row("memory", f"{mem['current_mb']:.1f} MiB (peak {mem['peak_mb']:.1f})")
+    head.add_row("growth", f"{mem['growth_mb_per_hour']:+.2f} MiB/h")
+    head.add_row("limits", f"soft {mem['soft_limit_mb']:.0f} / hard {mem['hard_limit_mb']:.0f} MiB")
+    head.add_row("accepting", "yes" if mem["accepting"] else "NO (shedding new work)")
+    kpis = Table("KPI", "labels", "value")
+    for name, metric in status["kpis"].items():
+        for sample in metric["samples"]:
+            labels = ",".join(f"{k}={v}" for k, v in sample["labels"].items())
+            if "quantiles" in sample:
+                q = sample["quantiles"]
+                value = f"n={sample['count']} p50={q.get('p50', 0):.4g} p95={q.get('p95', 0):.4g}"
+            else:
+                value = f"{sample['value']:.6g}"
+            kpis.add_row(name, labels, value)
+    rules = Table("alert", "status", "detail")
+    for rule in status["rules"]:
+        style = {"firing": "bold red", "pending": "yellow"}.get(rule["status"], "")
+        rules.add_row(rule["name"], f"[{style}]{rule['status']}[/]" if style else rule["status"],
+                      rule["message"])  # fmt: skip
+    return Group(head, kpis, rules)
+
+
+@click.command()
+def metrics() -> None:
+    """Print this process's KPIs in Prometheus text exposition format.
+
+    A fresh CLI process has measured little: it prints the memory gauges sampled now plus
+    whatever its registry holds. Scrape `perfect21 serve`'s /metrics for a long-running one.
+
+    \b
+    Examples:
+      perfect21 metrics
+      perfect21 metrics | grep perfect21_memory
+    """
+    from perfect21.monitor.memory import MemoryGuard
+    from perfect21.monitor.metrics import render
+
+    MemoryGuard.from_config(config_from()).sample()
+    click.echo(render(), nl=False)
+
+
+@click.group()
+def alerts() -> None:
+    """Evaluate alert rules (YAML; the packaged defaults unless --rules or <home>/alerts.yaml).
+
+    \b
+    Examples:
+      perfect21 alerts check
+      perfect21 alerts check --rules my-alerts.yaml --format json
+    """
+
+
+@alerts.command()
+@click.option("--rules", type=click.Path(path_type=Path), default=None, help="Alert rules file.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--run-actions", is_flag=True, help="Also run the actions of firing alerts.")
+@click.pass_context
+def check(ctx: click.Context, rules: Path | None, fmt: str, run_actions: bool) -> None:
+    """Evaluate the rules now against this process; exit 1 if any alert fires.
+
+    A one-shot check has no history, so `for:` durations are not waited for. Rules whose
+    metric has no data in this process are reported as no_data. An invalid rules file exits
+    with status 2 and names the line and the reason.
+
+    \b
+    Examples:
+      perfect21 alerts check
+      perfect21 alerts check --rules alerts.yaml || echo "something is firing"
+    """
+    from perfect21.monitor.runtime import Monitor
+
+    mon = Monitor.from_config(config_from(), rules_file=rules)
+    if run_actions:
+        evaluation = mon.tick(ignore_for=True)
+    else:
+        from perfect21.monitor.alerts import evaluate
+
+        mon.guard.sample()
+        evaluation = evaluate(
+            mon.rules, mon.registry.snapshot(), mon.state, time.monotonic(), ignore_for=True
+        )
+    firing = evaluation.firing
+    if fmt == "json":
+        echo_json(
+            {
+                "rules_file": mon.rules.source,
+                "firing": [r.rule.name for r in firing],
+                "rules": [r.to_dict() for r in evaluation.results],
+            }
+        )
+    else:
+        for result in sorted(evaluation.results, key=lambda r: r.status.value != "firing"):
+            click.echo(
+                f"{result.status.value.upper():9} {result.rule.name} "
+                f"[{result.rule.severity.value}] {result.message}"
+            )
+        click.echo(f"{len(firing)} firing of {len(evaluation.results)} rules ({mon.rules.source})",
+                   err=True)  # fmt: skip
+    if firing:
+        ctx.exit(1)

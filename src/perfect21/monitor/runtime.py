@@ -1,0 +1,181 @@
+"""The running monitor: memory guard + KPI registry + alert rules + action dispatcher.
+
+::
+
+    monitor = Monitor.from_config(config)        # default rules, alert log under <home>/monitor
+    monitor.guard.register_cleanup(cache.trim)
+    with monitor:                                # sampling + evaluation threads
+        ...
+    monitor.status()                             # one JSON-able snapshot for `perfect21 monitor`
+
+Every ``interval_s`` it evaluates the rules against a fresh KPI snapshot and runs the actions
+of alerts that start firing. A failing action (webhook down, command missing) is logged in the
+alert log and the loop carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfect21.monitor.alerts import (
+    ActionDispatcher,
+    AlertLog,
+    AlertRules,
+    AlertState,
+    Evaluation,
+    Severity,
+    evaluate,
+    load_rules,
+)
+from perfect21.monitor.kpi import Registry, default_registry
+from perfect21.monitor.memory import MemoryEvent, MemoryEventKind, MemoryGuard
+
+if TYPE_CHECKING:
+    from perfect21._config import Config
+
+__all__ = ["Monitor", "rules_path_for"]
+
+log = logging.getLogger("perfect21.monitor")
+
+
+def rules_path_for(config: Config, explicit: Path | None = None) -> Path | None:
+    """``--rules`` if given, else ``<home>/alerts.yaml`` if present, else the packaged defaults."""
+    if explicit is not None:
+        return explicit
+    user = config.path("alerts.yaml")
+    return user if user.is_file() else None
+
+
+class Monitor:
+    """Guard, registry, rules and dispatcher wired together, with one evaluation thread."""
+
+    def __init__(
+        self,
+        *,
+        guard: MemoryGuard,
+        rules: AlertRules,
+        registry: Registry | None = None,
+        dispatcher: ActionDispatcher | None = None,
+        interval_s: float = 1.0,
+    ) -> None:
+        self.registry = default_registry() if registry is None else registry
+        self.guard = guard
+        self.rules = rules
+        self.dispatcher = ActionDispatcher() if dispatcher is None else dispatcher
+        if self.dispatcher.cleanup is None:
+            self.dispatcher.cleanup = guard.cleanup_now
+        if self.dispatcher.diagnostics is None:
+            self.dispatcher.diagnostics = self.diagnostics
+        self.interval_s = interval_s
+        self.state = AlertState()
+        self.last: Evaluation | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors = 0
+
+    @classmethod
+    def from_config(
+        cls, config: Config, *, rules_file: Path | None = None, **kwargs: Any
+    ) -> Monitor:
+        registry = kwargs.pop("registry", None) or default_registry()
+        alert_log = AlertLog(config.path("monitor") / "alerts.jsonl")
+        dispatcher = kwargs.pop("dispatcher", None) or ActionDispatcher(alert_log=alert_log)
+        holder: list[Monitor] = []
+        guard = MemoryGuard.from_config(
+            config, registry=registry, on_event=lambda e: holder[0].on_memory_event(e)
+        )
+        monitor = cls(
+            guard=guard,
+            rules=load_rules(rules_path_for(config, rules_file)),
+            registry=registry,
+            dispatcher=dispatcher,
+            interval_s=kwargs.pop("interval_s", config.memory_sample_interval_s),
+        )
+        holder.append(monitor)
+        return monitor
+
+    def on_memory_event(self, event: MemoryEvent) -> None:
+        """Memory guard events go to the same alert log as rule alerts."""
+        severity = (
+            Severity.CRITICAL if event.kind is MemoryEventKind.HARD_LIMIT else Severity.WARNING
+        )
+        if event.kind is MemoryEventKind.RECOVERED:
+            severity = Severity.INFO
+        self.dispatcher.record(
+            f"Memory_{event.kind.value}", severity, event.message, rss_mb=event.rss_mb
+        )
+
+    def tick(self, now: float | None = None, *, ignore_for: bool = False) -> Evaluation:
+        """Sample memory, evaluate every rule once, run the actions of newly firing alerts."""
+        self.guard.sample()
+        snapshot = self.registry.snapshot()
+        with self._lock:
+            evaluation = evaluate(
+                self.rules,
+                snapshot,
+                self.state,
+                time.monotonic() if now is None else now,
+                ignore_for=ignore_for,
+            )
+            self.state = evaluation.state
+            self.last = evaluation
+        for result in evaluation.started:
+            self.registry.inc("alerts_fired_total", alert=result.rule.name)
+            self.dispatcher.dispatch(result)
+        return evaluation
+
+    def diagnostics(self) -> dict[str, Any]:
+        """What the ``investigate`` action attaches: memory statistics and every KPI."""
+        return {
+            "memory": self.guard.stats().to_dict(),
+            "kpis": self.registry.snapshot().to_dict()["metrics"],
+        }
+
+    def status(self) -> dict[str, Any]:
+        """One JSON-able picture: memory, KPIs, rule states, recent alert log entries."""
+        evaluation = self.last
+        return {
+            "at": time.time(),
+            "memory": self.guard.stats().to_dict(),
+            "memory_events": [e.to_dict() for e in self.guard.events],
+            "kpis": self.registry.snapshot().to_dict()["metrics"],
+            "rules": [r.to_dict() for r in evaluation.results] if evaluation else [],
+            "firing": [r.rule.name for r in evaluation.firing] if evaluation else [],
+            "recent_alerts": list(self.dispatcher.alert_log.recent)[-20:],
+        }
+
+    # -- background --------------------------------------------------------------------------
+    def start(self) -> Monitor:
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self.guard.start()
+        self._thread = threading.Thread(target=self._loop, name="perfect21-monitor", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(2.0, 2 * self.interval_s))
+            self._thread = None
+        self.guard.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.tick()
+            except Exception:  # the monitor keeps running whatever one round does
+                self.errors += 1
+                log.exception("monitor evaluation failed")
+
+    def __enter__(self) -> Monitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
