@@ -1,0 +1,489 @@
+"""``perfect21 run`` and ``perfect21 runs list|show|resume``: thin wrappers on the executor."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from perfect21._config import Config
+from perfect21._errors import ExecutionError, GateFailedError, InputError
+from perfect21.cli._common import config_from, echo_json, read_text_arg
+
+__all__ = ["run", "runs"]
+
+
+def load_plan_file(path: Path) -> Any:
+    """Read a plan JSON file; invalid JSON is an :class:`InputError` with line and column."""
+    from perfect21.planner.models import Plan
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        from perfect21._errors import NotFoundError
+
+        raise NotFoundError(f"plan file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg}") from None
+    try:
+        return Plan.from_dict(data)
+    except InputError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def _planner(config: Config) -> Any:
+    try:
+        from perfect21.planner import Planner
+    except ImportError:
+        return None
+    try:
+        return Planner.from_config(config)
+    except Exception:  # the catalog is optional when a plan file is given
+        return None
+
+
+def _open_cache(config: Config, no_cache: bool) -> Any:
+    if no_cache or not config.cache_enabled:
+        return None
+    import importlib
+
+    try:  # provided by the cache package when it is installed
+        module = importlib.import_module("perfect21.cache.task_cache")
+    except ImportError:
+        return None
+    return module.open_task_cache(config)
+
+
+async def _close(obj: Any) -> None:
+    for name in ("aclose", "close"):
+        method = getattr(obj, name, None)
+        if method is not None:
+            value = method()
+            if asyncio.iscoroutine(value):
+                await value
+            return
+
+
+def _runner_settings(runner: str | None, command: str | None, shell: bool,
+                     claude_bin: str | None, model: str | None, max_turns: int | None,
+                     permission_mode: str | None, allowed_tools: str | None
+                     ) -> tuple[str, dict[str, Any]]:
+    name = runner or ("command" if command else "claude")
+    if name == "command":
+        if not command:
+            raise InputError("--runner command needs --command TEMPLATE, e.g. "
+                             "--command 'my-agent --role {agent} --brief {prompt_file}'")
+        return name, {"command": command, "shell": shell}
+    if command:
+        raise InputError("--command is only used with --runner command")
+    settings: dict[str, Any] = {"executable": claude_bin or "claude", "model": model or "",
+                                "max_turns": max_turns,
+                                "permission_mode": permission_mode or "acceptEdits"}
+    if allowed_tools:
+        settings["allowed_tools"] = [t.strip() for t in allowed_tools.split(",") if t.strip()]
+    return name, settings
+
+
+def _events_stream(events: str | None, events_file: Path | None, stack: ExitStack
+                   ) -> IO[str] | None:
+    if events is None:
+        if events_file is not None:
+            raise InputError("--events-file needs --events jsonl")
+        return None
+    if events_file is None:
+        return sys.stdout
+    return stack.enter_context(events_file.open("a", encoding="utf-8"))
+
+
+async def _drive(executor: Any, start: Callable[[], Any]) -> Any:
+    """Run with Ctrl-C / SIGTERM mapped to ``executor.cancel()`` (clean stop, resumable)."""
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, executor.cancel)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        return await start()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        if executor.cache is not None:
+            await _close(executor.cache)
+
+
+def _execute(config: Config, build: Callable[[Any], Any], start: Callable[[Any], Any], *,
+             events: str | None, events_file: Path | None, quiet: bool, fmt: str) -> None:
+    """Shared by ``run`` and ``runs resume``: progress, events, signals, the final report."""
+    from perfect21.executor.progress import JsonlSink, LineProgress
+    from perfect21.executor.runs import RunStore
+    from perfect21.executor.tasks import RunStatus
+
+    with ExitStack() as stack:
+        store = stack.enter_context(RunStore(config.home,
+                                             busy_timeout_s=config.decisions_busy_timeout_s))
+        executor = build(store)
+        stream = _events_stream(events, events_file, stack)
+        if stream is not None:
+            executor.events.subscribe(JsonlSink(stream))
+        if not quiet:
+            if sys.stderr.isatty():
+                from perfect21.executor.progress import LiveProgress
+
+                live = stack.enter_context(LiveProgress())
+                executor.events.subscribe(live)
+            else:
+                executor.events.subscribe(LineProgress(sys.stderr))
+        result = asyncio.run(_drive(executor, lambda: start(executor)))
+    if fmt == "json":
+        out = sys.stderr if stream is sys.stdout else sys.stdout
+        out.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
+    else:
+        click.echo(result.summary(), err=True)
+    if result.status is RunStatus.SUCCEEDED:
+        return
+    if result.status is RunStatus.INTERRUPTED:
+        click.echo(f"interrupted; resume with: perfect21 runs resume {result.run_id}", err=True)
+        raise click.exceptions.Exit(130)
+    hint = f"see `perfect21 runs show {result.run_id}`"
+    if result.status is RunStatus.STOPPED:
+        raise ExecutionError(f"run {result.run_id} stopped: {result.error}; {hint}")
+    if any(not g.passed for g in result.gates):
+        raise GateFailedError(f"run {result.run_id} failed: {result.error}; {hint}")
+    raise ExecutionError(f"run {result.run_id} failed: {result.error}; {hint}")
+
+
+def _common_exec_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--workers", "-w", type=click.IntRange(1, 512), default=None,
+                     help="Parallel workers (default: executor_workers setting)."),
+        click.option("--max-concurrency", type=click.IntRange(1, 4096), default=None,
+                     help="Global cap on running tasks."),
+        click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=None,
+                     help="Per-task timeout in seconds; the whole process group is killed."),
+        click.option("--retries", type=click.IntRange(0, 20), default=None,
+                     help="Retries for failures the runner marks retryable."),
+        click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=None,
+                     help="First retry delay in seconds (doubles, with jitter)."),
+        click.option("--max-cost", "max_cost", type=click.FloatRange(min=0), default=None,
+                     help="Stop starting tasks once the reported spend reaches this (USD)."),
+        click.option("--events", type=click.Choice(["jsonl"]), default=None,
+                     help="Stream machine-readable events (to stdout or --events-file)."),
+        click.option("--events-file", type=click.Path(path_type=Path), default=None,
+                     help="Append the event stream to this file instead of stdout."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress display."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                     help="Final report format."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.command("run")
+@click.argument("request", required=False)
+@click.option("--plan", "plan_file", type=click.Path(path_type=Path), default=None,
+              help="Run a plan JSON file (from `perfect21 plan --format json`).")
+@click.option("--runner", type=click.Choice(["command", "claude"]), default=None,
+              help="How agents run (default: command if --command is given, else claude).")
+@click.option("--command", "command", default=None,
+              help="Command template: {agent} {prompt_file} {task_id} {run_id} {workdir}.")
+@click.option("--shell", is_flag=True, help="Run the command template through /bin/sh.")
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Workspace the agents work in (default: current directory).")
+@click.option("--gate", "gates", multiple=True,
+              help="Gate command after the last stage; repeatable; 'CMD >= 85' sets a "
+                   "minimum percentage (e.g. coverage).")
+@click.option("--continue-on-gate-failure", is_flag=True,
+              help="Record a failing gate but keep going.")
+@click.option("--no-cache", is_flag=True, help="Do not look up or store task results.")
+@click.option("--refresh", is_flag=True, help="Skip cache lookups but store new results.")
+@click.option("--claude-bin", default=None, help="Claude Code executable (default: claude).")
+@click.option("--model", default=None, help="Model for the claude runner.")
+@click.option("--max-turns", type=click.IntRange(1, 1000), default=None,
+              help="Claude Code --max-turns per task.")
+@click.option("--permission-mode", default=None,
+              type=click.Choice(["default", "acceptEdits", "plan", "bypassPermissions"]),
+              help="Claude Code --permission-mode (default: acceptEdits).")
+@click.option("--allowed-tools", default=None,
+              help="Comma-separated tools for Claude Code (default: each agent's tools).")
+@_common_exec_options
+def run(request: str | None, plan_file: Path | None, runner: str | None, command: str | None,
+        shell: bool, workdir: Path | None, gates: tuple[str, ...],
+        continue_on_gate_failure: bool, no_cache: bool, refresh: bool, claude_bin: str | None,
+        model: str | None, max_turns: int | None, permission_mode: str | None,
+        allowed_tools: str | None, workers: int | None, max_concurrency: int | None,
+        timeout_s: float | None, retries: int | None, backoff_s: float | None,
+        max_cost: float | None, events: str | None, events_file: Path | None, quiet: bool,
+        fmt: str) -> None:
+    """Run a workflow: every agent task as a real process, in parallel, with provenance.
+
+    \b
+    Examples:
+      perfect21 run "实现用户登录功能，使用JWT认证" --runner claude
+      perfect21 run "add rate limiting" --command 'my-agent --role {agent} --brief {prompt_file}'
+      perfect21 run --plan plan.json --workers 8 --max-cost 5.00 --gate "pytest -q"
+      perfect21 run --plan plan.json --command './agent.sh {task_id}' --events jsonl > ev.jsonl
+
+    Ctrl-C stops cleanly: running processes are terminated, the state is saved and
+    `perfect21 runs resume RUN_ID` continues where it stopped.
+    """
+    from perfect21.executor.gates import parse_gate, plan_gates
+    from perfect21.executor.local import ExecutorSettings, LocalExecutor
+    from perfect21.executor.runners import make_runner
+
+    if (request is None) == (plan_file is None):
+        raise InputError("give either a REQUEST or --plan FILE (not both)")
+    if no_cache and refresh:
+        raise InputError("--no-cache and --refresh exclude each other")
+    config = config_from()
+    runner_name, runner_settings = _runner_settings(runner, command, shell, claude_bin, model,
+                                                    max_turns, permission_mode, allowed_tools)
+    runner_obj = make_runner(runner_name, runner_settings)
+    runner_obj.preflight()  # before planning: a missing binary is reported at once
+    planner = _planner(config)
+    if plan_file is not None:
+        plan = load_plan_file(plan_file)
+    else:
+        if planner is None:
+            raise ExecutionError("the planner is not available in this build; use --plan FILE")
+        plan = planner.plan(read_text_arg(str(request)))
+    settings = ExecutorSettings.from_config(
+        config, workers=workers, max_concurrency=max_concurrency, task_timeout_s=timeout_s,
+        retries=retries, backoff_s=backoff_s, max_cost_usd=max_cost,
+        continue_on_gate_failure=continue_on_gate_failure, use_cache=not no_cache,
+        refresh_cache=refresh, shell_gates=shell)
+    gate_list = [*plan_gates(plan), *(parse_gate(g) for g in gates)]
+    workdir = (workdir or Path.cwd()).resolve()
+    agents = planner.catalog.get if planner is not None else None
+
+    def build(store: Any) -> Any:
+        return LocalExecutor(runner_obj, settings=settings, store=store,
+                             cache=_open_cache(config, no_cache), agents=agents,
+                             gates=gate_list, workdir=workdir, home=config.home)
+
+    def start(executor: Any) -> Any:
+        if not quiet:
+            click.echo(f"planned {len(plan.tasks)} task(s) in {len(plan.stages)} stage(s)",
+                       err=True)
+        return executor.run(plan)
+
+    _execute(config, build, start, events=events, events_file=events_file, quiet=quiet,
+             fmt=fmt)
+
+
+@click.group("runs")
+def runs() -> None:
+    """List, show and resume runs (stored in .perfect21/runs.db).
+
+    \b
+    Examples:
+      perfect21 runs list
+      perfect21 runs show r-20250101-120000-ab12cd --format json
+      perfect21 runs resume r-20250101-120000-ab12cd
+    """
+
+
+def _ts(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+
+
+@runs.command("list")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def runs_list(limit: int, fmt: str) -> None:
+    """List recent runs, newest first.
+
+    \b
+    Example:
+      perfect21 runs list --limit 5
+    """
+    from perfect21.executor.runs import RunStore
+
+    config = config_from()
+    with RunStore(config.home) as store:
+        records = store.list_runs(limit=limit)
+    if fmt == "json":
+        echo_json([{**r.to_dict(with_plan=False), "tasks": len(r.tasks)} for r in records])
+        return
+    if not records:
+        click.echo("no runs yet (start one with `perfect21 run`)")
+        return
+    for r in records:
+        counts = r.counts()
+        done = f"{counts['succeeded']}/{len(r.tasks)}"
+        request = r.request.replace("\n", " ")
+        request = request if len(request) <= 50 else request[:49] + "…"
+        click.echo(f"{r.id}  {r.status.value:11} {done:>7} ok  ${r.cost_usd:<8.4f} "
+                   f"{_ts(r.created_at)}  {request}")
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.option("--task", "task_id", default=None, help="Only this task, with full detail.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def runs_show(run_id: str, task_id: str | None, fmt: str) -> None:
+    """Show what exactly happened: per task the argv, pid, exit code, times, output tails,
+    files changed, cost and tokens, attempts, cache; and the gates.
+
+    \b
+    Examples:
+      perfect21 runs show r-20250101-120000-ab12cd
+      perfect21 runs show r-20250101-120000-ab12cd --task implement-1 --format json
+    """
+    from perfect21._errors import NotFoundError
+    from perfect21.executor.runs import RunStore
+
+    config = config_from()
+    with RunStore(config.home) as store:
+        record = store.get_run(run_id)
+    if task_id is not None:
+        matches = [t for t in record.tasks if t.task_id == task_id]
+        if not matches:
+            raise NotFoundError(f"run {record.id} has no task {task_id!r}")
+        if fmt == "json":
+            echo_json(matches[0].to_dict())
+        else:
+            _show_task(matches[0], full=True)
+        return
+    if fmt == "json":
+        echo_json(record.to_dict())
+        return
+    click.echo(f"run {record.id}: {record.status.value}")
+    click.echo(f"  request: {record.request}")
+    click.echo(f"  runner:  {record.runner} {json.dumps(dict(record.runner_settings))}")
+    click.echo(f"  workdir: {record.workdir}")
+    click.echo(f"  created: {_ts(record.created_at)}  updated: {_ts(record.updated_at)}  "
+               f"resumes: {record.resumes}  cost: ${record.cost_usd:.4f}")
+    if record.error:
+        click.echo(f"  error:   {record.error}")
+    stage = None
+    for task in record.tasks:
+        if task.stage != stage:
+            stage = task.stage
+            click.echo(f"stage {stage}")
+        _show_task(task, full=False)
+    if record.gates:
+        click.echo("gates")
+        for gate in record.gates:
+            verdict = "passed" if gate.passed else f"FAILED ({gate.reason})"
+            value = "" if gate.value is None else f" value {gate.value:g}%"
+            click.echo(f"  {gate.name} [{gate.stage or 'end'}]: {verdict}{value} "
+                       f"exit {gate.exit_code} in {gate.duration_s:.2f}s")
+
+
+def _show_task(task: Any, *, full: bool) -> None:
+    mark = {"succeeded": "✓", "failed": "✗", "skipped": "-", "running": "…",
+            "pending": "·", "cancelled": "x"}.get(task.status.value, "?")
+    duration = "-" if task.duration_s is None else f"{task.duration_s:.2f}s"
+    numbers = [f"attempts {len(task.attempts)}", duration, f"exit {task.exit_code}",
+               f"pid {task.pid}"]
+    if task.cost_usd is not None:
+        numbers.append(f"${task.cost_usd:.4f}")
+    if task.tokens_in is not None or task.tokens_out is not None:
+        numbers.append(f"tokens {task.tokens_in}/{task.tokens_out}")
+    if task.cache.get("hit"):
+        numbers.append(f"cache hit ({task.cache.get('level') or 'cache'})")
+    click.echo(f"  {mark} {task.task_id} [{task.agent}] {task.status.value}  "
+               + "  ".join(numbers))
+    if task.argv:
+        import shlex
+
+        argv = shlex.join(task.argv)
+        click.echo(f"      argv: {argv if full or len(argv) < 160 else argv[:159] + '…'}")
+    if task.error:
+        click.echo(f"      error: {task.error}")
+    if task.files:
+        signs = {"added": "+", "modified": "~", "deleted": "-"}
+        shown = ", ".join(f"{signs[f.kind]}{f.path}" for f in task.files[: 50 if full else 8])
+        more = "" if full or len(task.files) <= 8 else f" (+{len(task.files) - 8} more)"
+        click.echo(f"      files: {shown}{more}")
+        if task.concurrent_with:
+            click.echo(f"      (ran alongside: {', '.join(task.concurrent_with[:8])})")
+    lines = 40 if full else 3
+    for label, text in (("stdout", task.stdout_tail), ("stderr", task.stderr_tail)):
+        tail_lines = [line for line in text.splitlines() if line.strip()][-lines:]
+        if tail_lines:
+            click.echo(f"      {label}: " + "\n              ".join(tail_lines))
+    if full:
+        click.echo(f"      started {_ts(task.started_at)}  ended {_ts(task.ended_at)}")
+        click.echo(f"      prompt: {task.prompt_path}")
+        click.echo(f"      full output: {task.stdout_path}  {task.stderr_path}")
+        for attempt in task.attempts:
+            click.echo(f"      attempt {attempt.number}: exit {attempt.exit_code} pid "
+                       f"{attempt.pid} {attempt.ended_at - attempt.started_at:.2f}s "
+                       f"{attempt.error}")
+        if task.extra:
+            click.echo(f"      runner: {json.dumps(dict(task.extra), ensure_ascii=False)}")
+
+
+@runs.command("resume")
+@click.argument("run_id")
+@click.option("--no-cache", is_flag=True, help="Do not look up or store task results.")
+@_common_exec_options
+def runs_resume(run_id: str, no_cache: bool, workers: int | None,
+                max_concurrency: int | None, timeout_s: float | None, retries: int | None,
+                backoff_s: float | None, max_cost: float | None, events: str | None,
+                events_file: Path | None, quiet: bool, fmt: str) -> None:
+    """Continue a run: only tasks that have not succeeded run; succeeded ones never run again.
+
+    Works after Ctrl-C, after --max-cost stopped a run (raise it with --max-cost) and after
+    the executor was killed (its orphaned process groups are killed first).
+
+    \b
+    Examples:
+      perfect21 runs resume r-20250101-120000-ab12cd
+      perfect21 runs resume r-20250101-120000-ab12cd --max-cost 10 --workers 8
+    """
+    from dataclasses import replace
+
+    from perfect21.executor.gates import GateCommand
+    from perfect21.executor.local import ExecutorSettings, LocalExecutor
+    from perfect21.executor.runners import make_runner
+    from perfect21.executor.runs import RunStore
+
+    config = config_from()
+    with RunStore(config.home) as peek:
+        record = peek.get_run(run_id)
+    options = dict(record.options)
+    settings = ExecutorSettings.from_dict(options.get("settings", {}))
+    overrides: dict[str, Any] = {"workers": workers, "max_concurrency": max_concurrency,
+                                 "task_timeout_s": timeout_s, "retries": retries,
+                                 "backoff_s": backoff_s, "max_cost_usd": max_cost}
+    settings = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    if no_cache:
+        settings = replace(settings, use_cache=False)
+    runner_obj = make_runner(record.runner, record.runner_settings)
+    gate_list = [GateCommand.from_dict(g) for g in options.get("gates", [])]
+    planner = _planner(config)
+    agents = planner.catalog.get if planner is not None else None
+
+    def build(store: Any) -> Any:
+        return LocalExecutor(runner_obj, settings=settings, store=store,
+                             cache=_open_cache(config, not settings.use_cache), agents=agents,
+                             gates=gate_list, workdir=Path(record.workdir), home=config.home)
+
+    def start(executor: Any) -> Any:
+        return executor.resume(record.id)
+
+    _execute(config, build, start, events=events, events_file=events_file, quiet=quiet,
+             fmt=fmt)

@@ -1,0 +1,946 @@
+"""The local executor: asyncio, N workers with their own deques, work stealing, sync points.
+
+How a run proceeds:
+
+1. Stages are grouped into *segments*: a segment ends at a stage with a sync point. Segments
+   run in order; inside one, a task is ready when its dependencies succeeded (a
+   ``sequential`` stage chains its tasks).
+2. A ready task is placed on the least occupied worker's deque (largest estimate first).
+   Workers take from the left of their own deque; an idle worker steals from the right of
+   the most loaded one (policy: :mod:`perfect21.executor.stealing`). Every steal is an event.
+3. A task runs through its runner with a timeout (the process group is killed), retries with
+   exponential backoff and jitter when the runner says the failure is retryable, and the
+   cache hook (a hit replays files and output without running the runner).
+4. A failed task skips its dependents; siblings continue; later segments do not start.
+5. At the segment's sync point its gates run; a failing gate stops the run unless
+   ``continue_on_gate_failure``.
+6. ``max_cost_usd``: once the reported spend reaches it, nothing new starts; the run is
+   ``stopped`` and resumable. ``cancel()`` (Ctrl-C) kills running process groups, puts their
+   tasks back to pending and leaves the run ``interrupted`` and resumable.
+
+Every state change is written to the :class:`~perfect21.executor.runs.RunStore` (when one is
+given) before the executor moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from perfect21._errors import ExecutionError, ValidationError
+from perfect21.executor.cache_hook import (
+    CachedTaskResult,
+    TaskCache,
+    cache_level,
+    task_cache_key,
+    workspace_fingerprint,
+)
+from perfect21.executor.events import EventBus
+from perfect21.executor.gates import FINAL_STAGE, GateCommand, run_gate
+from perfect21.executor.runners import Runner, TaskContext
+from perfect21.executor.runs import RunStore, new_run_id, proc_start_time, safe_name
+from perfect21.executor.stealing import WorkerQueue, choose_steal, choose_worker
+from perfect21.executor.tasks import (
+    Attempt,
+    Event,
+    EventKind,
+    FileChange,
+    GateResult,
+    RunnerResult,
+    RunStatus,
+    TaskRecord,
+    TaskStatus,
+    tail,
+)
+from perfect21.executor.workspace import Snapshot, WorkspaceTracker, diff_snapshots
+from perfect21.planner.models import AgentSpec, Plan, Stage, StageMode, Task
+
+__all__ = ["Admission", "ExecutorSettings", "LocalExecutor", "RunResult", "check_plan"]
+
+_MAX_CACHED_BYTES = 32 * 1024 * 1024
+_MAX_CONCURRENT_LISTED = 50
+
+
+class Admission(Protocol):
+    """The memory guard's side of the executor: pause intake, never kill running work."""
+
+    async def wait_for_capacity(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutorSettings:
+    workers: int = 4
+    max_concurrency: int = 64
+    task_timeout_s: float = 1800.0
+    retries: int = 2
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_cost_usd: float | None = None
+    continue_on_gate_failure: bool = False
+    use_cache: bool = True
+    refresh_cache: bool = False
+    track_files: bool = True
+    kill_grace_s: float = 2.0
+    shell_gates: bool = False
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ValidationError("workers must be at least 1")
+        if self.max_concurrency < 1:
+            raise ValidationError("max concurrency must be at least 1")
+        if self.task_timeout_s <= 0:
+            raise ValidationError("task timeout must be positive")
+        if self.retries < 0:
+            raise ValidationError("retries must be 0 or more")
+        if self.backoff_s < 0:
+            raise ValidationError("backoff must be 0 or more")
+        if self.max_cost_usd is not None and self.max_cost_usd < 0:
+            raise ValidationError("--max-cost must be 0 or more")
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> ExecutorSettings:
+        values: dict[str, Any] = {
+            "workers": config.executor_workers,
+            "max_concurrency": config.executor_max_concurrency,
+            "task_timeout_s": config.executor_task_timeout_s,
+            "retries": config.executor_retries,
+            "backoff_s": config.executor_backoff_s,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExecutorSettings:
+        known = {k: v for k, v in data.items() if k in cls.__slots__}
+        return cls(**known)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    run_id: str
+    status: RunStatus
+    tasks: tuple[TaskRecord, ...]
+    gates: tuple[GateResult, ...] = ()
+    cost_usd: float = 0.0
+    steals: int = 0
+    makespan_s: float = 0.0
+    busy_s: float = 0.0
+    error: str = ""
+    run_dir: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+    def task(self, task_id: str) -> TaskRecord:
+        for record in self.tasks:
+            if record.task_id == task_id:
+                return record
+        raise KeyError(task_id)
+
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in TaskStatus}
+        for record in self.tasks:
+            counts[record.status.value] += 1
+        return counts
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n)
+        lines = [f"run {self.run_id}: {self.status.value} ({counts}) in {self.makespan_s:.2f} s,"
+                 f" {self.steals} steals, cost ${self.cost_usd:.4f}"]
+        for record in self.tasks:
+            if record.status in (TaskStatus.FAILED, TaskStatus.SKIPPED, TaskStatus.CANCELLED):
+                lines.append(f"  {record.status.value:9} {record.task_id} ({record.agent}): "
+                             f"{record.error or '-'} [{len(record.attempts)} attempt(s)]")
+        for gate in self.gates:
+            if not gate.passed:
+                lines.append(f"  gate failed at {gate.stage or 'end'}: {gate.name}: "
+                             f"{gate.reason}")
+        if self.error:
+            lines.append(f"  {self.error}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "status": self.status.value, "counts": self.counts(),
+                "cost_usd": round(self.cost_usd, 6), "steals": self.steals,
+                "makespan_s": round(self.makespan_s, 6), "busy_s": round(self.busy_s, 6),
+                "error": self.error, "run_dir": self.run_dir,
+                "tasks": [t.to_dict() for t in self.tasks],
+                "gates": [g.to_dict() for g in self.gates]}
+
+
+def check_plan(plan: Plan) -> None:
+    """A dependency must be an earlier task of the same stage or a task of an earlier stage."""
+    stage_of: dict[str, int] = {}
+    for index, stage in enumerate(plan.stages):
+        for task in stage.tasks:
+            stage_of[task.id] = index
+    for index, stage in enumerate(plan.stages):
+        for task in stage.tasks:
+            for dep in task.depends_on:
+                if dep not in stage_of:
+                    raise ValidationError(f"task {task.id!r} depends on unknown task {dep!r}")
+                if stage_of[dep] > index:
+                    raise ValidationError(f"task {task.id!r} (stage {stage.name!r}) depends on "
+                                          f"{dep!r} of a later stage")
+    _check_cycles(plan)
+
+
+def _check_cycles(plan: Plan) -> None:
+    deps = {t.id: t.depends_on for t in plan.tasks}
+    state: dict[str, int] = {}
+    for start in deps:
+        stack = [(start, iter(deps[start]))]
+        state[start] = state.get(start, 0) or 1
+        if state[start] == 2:
+            continue
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(child, 0) == 1:
+                raise ValidationError(f"dependency cycle through task {child!r}")
+            elif state.get(child, 0) == 0:
+                state[child] = 1
+                stack.append((child, iter(deps[child])))
+
+
+def _segments(plan: Plan) -> list[list[Stage]]:
+    segments: list[list[Stage]] = [[]]
+    for stage in plan.stages:
+        segments[-1].append(stage)
+        if stage.sync_point:
+            segments.append([])
+    return [s for s in segments if s]
+
+
+def _cost(task: Task) -> float:
+    return task.estimated_hours if task.estimated_hours > 0 else 1.0
+
+
+class _State:
+    """Mutable state of one run inside one executor call."""
+
+    def __init__(self, run_id: str, plan: Plan, records: dict[str, TaskRecord],
+                 workers: int) -> None:
+        self.run_id = run_id
+        self.plan = plan
+        self.tasks = {t.id: t for t in plan.tasks}
+        self.stage_by_name = {s.name: s for s in plan.stages}
+        self.records = records
+        self.queues = [WorkerQueue(w) for w in range(workers)]
+        self.wake = [asyncio.Event() for _ in range(workers)]
+        self.running: dict[str, int] = {}
+        self.overlaps: dict[str, set[str]] = {}
+        self.waiting: dict[str, set[str]] = {}
+        self.dependents: dict[str, list[str]] = {}
+        self.settled: set[str] = set()
+        self.remaining = 0
+        self.segment_done = asyncio.Event()
+        self.cost = 0.0
+        self.steals = 0
+        self.busy = 0.0
+        self.stopped = False
+        self.interrupted = False
+        self.fatal: BaseException | None = None
+        self.workspace_fp = ""
+
+
+class LocalExecutor:
+    """Runs plans with a runner; see the module docstring for the semantics."""
+
+    def __init__(self, runner: Runner, *, settings: ExecutorSettings | None = None,
+                 store: RunStore | None = None, cache: TaskCache | None = None,
+                 admission: Admission | None = None, events: EventBus | None = None,
+                 agents: Callable[[str], AgentSpec | None] | None = None,
+                 gates: Sequence[GateCommand] = (), workdir: Path | None = None,
+                 run_root: Path | None = None, limiter: asyncio.Semaphore | None = None,
+                 home: Path | None = None) -> None:
+        self.runner = runner
+        self.settings = settings or ExecutorSettings()
+        self.store = store
+        self.cache = cache
+        self.admission = admission
+        self.events = events or EventBus()
+        self.agents = agents
+        self.gates = tuple(gates)
+        self.workdir = (workdir or Path.cwd()).resolve()
+        self._run_root = run_root
+        self._limiter = limiter
+        self._home = home if home is not None else (store.home if store else None)
+        self._uses_files = bool(getattr(runner, "uses_files", True))
+        self._tracker: WorkspaceTracker | None = None
+        self._state: _State | None = None
+        self._aux: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ public API
+
+    def preflight(self, plan: Plan) -> None:
+        """Everything that can be checked before anything runs; raises, runs nothing."""
+        check_plan(plan)
+        self.runner.preflight()
+        from perfect21.executor.gates import preflight_gate
+
+        for gate in self.gates:
+            preflight_gate(gate, shell=self.settings.shell_gates)
+        if not self.workdir.is_dir():
+            raise ExecutionError(f"workdir {self.workdir} is not a directory")
+
+    async def run(self, plan: Plan, *, run_id: str | None = None) -> RunResult:
+        """Run ``plan`` from the start (a new run)."""
+        self.preflight(plan)
+        run_id = run_id or new_run_id()
+        if self.store is not None:
+            self.store.create_run(run_id=run_id, plan=plan, runner=self.runner.name,
+                                  runner_settings=self.runner.settings(),
+                                  options=self._options(), workdir=self.workdir)
+        records = {t.id: TaskRecord(run_id=run_id, task_id=t.id, stage=t.stage, agent=t.agent,
+                                    position=i) for i, t in enumerate(plan.tasks)}
+        return await self._execute_run(run_id, plan, records, passed_gates=set())
+
+    async def resume(self, run_id: str) -> RunResult:
+        """Continue a stored run: only tasks that have not succeeded run (again)."""
+        if self.store is None:
+            raise ExecutionError("resume needs a run store")
+        run = self.store.get_run(run_id)
+        run_id = run.id
+        if run.status is RunStatus.RUNNING and _executor_alive(run.executor_pid):
+            raise ExecutionError(f"run {run_id} is still running (executor pid "
+                                 f"{run.executor_pid}); stop it first")
+        self.preflight(run.plan)
+        killed = self._kill_orphans(run_id)
+        self.store.mark_resumed(run_id)
+        records: dict[str, TaskRecord] = {}
+        for record in run.tasks:
+            if record.status is not TaskStatus.SUCCEEDED:
+                record = replace(record, status=TaskStatus.PENDING)
+            records[record.task_id] = record
+        passed = {(g.stage, g.name) for g in run.gates if g.passed}
+        if killed:
+            self._emit(EventKind.INTERRUPTED, run_id,
+                       data={"reason": "resume killed orphaned task processes",
+                             "tasks": killed})
+        return await self._execute_run(run_id, run.plan, records, passed_gates=passed,
+                                       cost=run.cost_usd)
+
+    def cancel(self) -> None:
+        """Stop now: running process groups are killed, their tasks go back to pending."""
+        state = self._state
+        if state is None:
+            return
+        state.interrupted = True
+        state.segment_done.set()
+        for queue in state.queues:
+            for task_id in queue.drain():
+                self._settle(state, task_id)
+        for task in list(self._aux):
+            task.cancel()
+
+    # ------------------------------------------------------------------ run
+
+    def _options(self) -> dict[str, Any]:
+        return {"settings": self.settings.to_dict(),
+                "gates": [g.to_dict() for g in self.gates]}
+
+    def _emit(self, kind: EventKind, run_id: str, task_id: str = "", worker: int = -1,
+              data: Mapping[str, Any] | None = None) -> None:
+        self.events.emit(Event(kind, run_id, task_id, worker, data or {}))
+
+    def _run_dir(self, run_id: str) -> Path:
+        if self.store is not None:
+            return self.store.run_dir(run_id)
+        if self._run_root is None:
+            self._run_root = Path(tempfile.mkdtemp(prefix="perfect21-runs-"))
+        return self._run_root / run_id
+
+    def _task_dir(self, run_id: str, task_id: str) -> Path:
+        return self._run_dir(run_id) / "tasks" / safe_name(task_id)
+
+    async def _execute_run(self, run_id: str, plan: Plan, records: dict[str, TaskRecord],
+                           *, passed_gates: set[tuple[str, str]], cost: float = 0.0
+                           ) -> RunResult:
+        workers = min(self.settings.workers, self.settings.max_concurrency)
+        state = _State(run_id, plan, records, workers)
+        state.cost = cost
+        self._state = state
+        if self._limiter is None:
+            self._limiter = asyncio.Semaphore(self.settings.max_concurrency)
+        if self.settings.track_files:
+            exclude = (self._home,) if self._home is not None else ()
+            self._tracker = WorkspaceTracker(self.workdir, exclude=exclude)
+        started = time.time()
+        t0 = time.perf_counter()
+        self._emit(EventKind.RUN_STARTED, run_id, data={
+            "tasks": len(plan.tasks), "stages": [s.name for s in plan.stages],
+            "workers": workers, "runner": self.runner.name, "workdir": str(self.workdir),
+            "to_run": sum(1 for r in records.values() if r.status is not TaskStatus.SUCCEEDED),
+        })
+        gate_results: list[GateResult] = []
+        status, error = RunStatus.SUCCEEDED, ""
+        segments = _segments(plan)
+        try:
+            for index, segment in enumerate(segments):
+                last = index == len(segments) - 1
+                status, error = await self._run_segment(state, segment, last, passed_gates,
+                                                        gate_results)
+                if status is not RunStatus.SUCCEEDED:
+                    self._skip_later(state, segments[index + 1:], status)
+                    break
+        except asyncio.CancelledError:
+            state.interrupted = True
+            self._finish_interrupted(state)
+            self._store_status(run_id, RunStatus.INTERRUPTED, "cancelled", state.cost)
+            raise
+        except BaseException as exc:
+            self._finish_interrupted(state)
+            self._store_status(run_id, RunStatus.FAILED, f"executor error: {exc}", state.cost)
+            raise
+        finally:
+            self._state = None
+        if state.fatal is not None:
+            self._finish_interrupted(state)
+            self._store_status(run_id, RunStatus.FAILED, f"executor error: {state.fatal}",
+                               state.cost)
+            raise ExecutionError(f"run {run_id}: executor error: {state.fatal}") from state.fatal
+        if state.interrupted:
+            status, error = RunStatus.INTERRUPTED, "interrupted; resume with `perfect21 runs "\
+                f"resume {run_id}`"
+            self._finish_interrupted(state)
+        self._store_status(run_id, status, error, state.cost)
+        makespan = time.perf_counter() - t0
+        result = RunResult(run_id=run_id, status=status,
+                           tasks=tuple(state.records[t.id] for t in plan.tasks),
+                           gates=tuple(gate_results), cost_usd=state.cost, steals=state.steals,
+                           makespan_s=makespan, busy_s=state.busy, error=error,
+                           run_dir=str(self._run_dir(run_id)))
+        self._emit(EventKind.RUN_FINISHED, run_id, data={
+            "status": status.value, "counts": result.counts(), "makespan_s": round(makespan, 6),
+            "steals": state.steals, "cost_usd": round(state.cost, 6), "error": error,
+            "started_at": started,
+        })
+        return result
+
+    def _store_status(self, run_id: str, status: RunStatus, error: str, cost: float) -> None:
+        if self.store is not None:
+            self.store.set_run_status(run_id, status, error=error, cost_usd=cost)
+
+    def _finish_interrupted(self, state: _State) -> None:
+        """Tasks that were running when the run stopped go back to pending (resumable)."""
+        for record in list(state.records.values()):
+            if record.status is TaskStatus.RUNNING:
+                self._save(state, replace(record, status=TaskStatus.PENDING,
+                                          error="interrupted"))
+
+    def _skip_later(self, state: _State, segments: Sequence[list[Stage]],
+                    status: RunStatus) -> None:
+        if status in (RunStatus.STOPPED, RunStatus.INTERRUPTED):
+            return  # left pending: a resume runs them
+        for segment in segments:
+            for stage in segment:
+                for task in stage.tasks:
+                    record = state.records[task.id]
+                    if record.status is TaskStatus.PENDING:
+                        self._save(state, replace(record, status=TaskStatus.SKIPPED,
+                                                  error="an earlier stage did not succeed"))
+
+    async def _run_segment(self, state: _State, segment: list[Stage], last: bool,
+                           passed_gates: set[tuple[str, str]], gate_results: list[GateResult]
+                           ) -> tuple[RunStatus, str]:
+        names = [s.name for s in segment]
+        todo = [t for s in segment for t in s.tasks
+                if state.records[t.id].status is not TaskStatus.SUCCEEDED]
+        for name in names:
+            self._emit(EventKind.STAGE_STARTED, state.run_id,
+                       data={"stage": name, "tasks": len(state.stage_by_name[name].tasks),
+                             "to_run": sum(1 for t in todo if t.stage == name)})
+        if todo:
+            await self._run_tasks(state, segment, todo)
+        counts: dict[str, int] = {}
+        for stage in segment:
+            for task in stage.tasks:
+                key = state.records[task.id].status.value
+                counts[key] = counts.get(key, 0) + 1
+        for name in names:
+            self._emit(EventKind.STAGE_FINISHED, state.run_id,
+                       data={"stage": name, "counts": counts})
+        if state.interrupted:
+            return RunStatus.INTERRUPTED, ""
+        failed = [t.id for t in todo if state.records[t.id].status is not TaskStatus.SUCCEEDED
+                  and state.records[t.id].status is not TaskStatus.PENDING]
+        if failed:
+            return RunStatus.FAILED, (f"{len(failed)} task(s) did not succeed in stage(s) "
+                                      f"{', '.join(names)}: {', '.join(failed[:10])}")
+        if state.stopped or any(state.records[t.id].status is TaskStatus.PENDING for t in todo):
+            return RunStatus.STOPPED, (f"--max-cost {self.settings.max_cost_usd} reached "
+                                       f"(spent ${state.cost:.4f}); resume to continue")
+        return await self._run_gates(state, names, last, passed_gates, gate_results)
+
+    async def _run_gates(self, state: _State, names: list[str], last: bool,
+                         passed_gates: set[tuple[str, str]], gate_results: list[GateResult]
+                         ) -> tuple[RunStatus, str]:
+        gates = [g for g in self.gates if g.stage in names or (last and g.stage == FINAL_STAGE)]
+        for gate in gates:
+            if (gate.stage, gate.name) in passed_gates:
+                continue
+            self._emit(EventKind.GATE_STARTED, state.run_id,
+                       data={"stage": gate.stage, "gate": gate.name, "command": gate.command})
+            job = asyncio.create_task(run_gate(
+                gate, stage=gate.stage, workdir=self.workdir,
+                out_dir=self._run_dir(state.run_id) / "gates",
+                timeout_s=self.settings.task_timeout_s, shell=self.settings.shell_gates))
+            self._aux.add(job)
+            try:
+                result = await job
+            except asyncio.CancelledError:
+                if state.interrupted:
+                    return RunStatus.INTERRUPTED, ""
+                raise
+            finally:
+                self._aux.discard(job)
+            gate_results.append(result)
+            if self.store is not None:
+                self.store.save_gate(state.run_id, result)
+            self._emit(EventKind.GATE_FINISHED, state.run_id, data=result.to_dict())
+            if not result.passed and not self.settings.continue_on_gate_failure:
+                return RunStatus.FAILED, (f"gate {gate.name!r} failed at "
+                                          f"{gate.stage or 'the end'}: {result.reason}")
+        return RunStatus.SUCCEEDED, ""
+
+    # ------------------------------------------------------------------ scheduling
+
+    async def _run_tasks(self, state: _State, segment: list[Stage], todo: list[Task]) -> None:
+        ids = {t.id for t in todo}
+        state.waiting.clear()
+        state.dependents.clear()
+        state.settled.clear()
+        state.remaining = len(todo)
+        state.segment_done.clear()
+        for stage in segment:
+            previous = ""
+            for task in stage.tasks:
+                deps = set(task.depends_on)
+                if stage.mode is StageMode.SEQUENTIAL and previous:
+                    deps.add(previous)
+                previous = task.id
+                if task.id not in ids:
+                    continue
+                state.waiting[task.id] = {d for d in deps if d in ids}
+                for dep in state.waiting[task.id]:
+                    state.dependents.setdefault(dep, []).append(task.id)
+        if self.cache is not None and self.settings.use_cache:
+            state.workspace_fp = await asyncio.to_thread(workspace_fingerprint, self.workdir)
+        ready = [t.id for t in todo if not state.waiting[t.id]]
+        if not ready:
+            raise ValidationError(f"stage(s) {', '.join(s.name for s in segment)}: no task can "
+                                  "start (dependencies form a cycle with the sequential order)")
+        workers = [asyncio.create_task(self._worker(state, w))
+                   for w in range(len(state.queues))]
+        self._aux.update(workers)
+        self._dispatch(state, ready)
+        try:
+            await state.segment_done.wait()
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self._aux.difference_update(workers)
+
+    def _dispatch(self, state: _State, task_ids: list[str]) -> None:
+        """Place ready tasks, largest estimate first, each on the least occupied worker."""
+        ordered = sorted(task_ids, key=lambda t: (-_cost(state.tasks[t]),
+                                                  state.records[t].position))
+        for task_id in ordered:
+            if state.stopped or state.interrupted:
+                self._abandon(state, task_id)
+                continue
+            worker = choose_worker([q.load() for q in state.queues])
+            state.queues[worker].push(task_id, _cost(state.tasks[task_id]))
+            self._emit(EventKind.TASK_QUEUED, state.run_id, task_id, worker)
+            state.wake[worker].set()
+
+    def _steal(self, state: _State, worker: int) -> str | None:
+        loads = [q.load() for q in state.queues]
+        decision = choose_steal(loads[worker], loads)
+        if decision is None:
+            return None
+        victim = state.queues[decision.victim]
+        if not victim.steal(decision.task_id):  # second phase: still queued, not started
+            return None
+        state.steals += 1
+        self._emit(EventKind.STEAL, state.run_id, decision.task_id, worker, data={
+            "victim": decision.victim, "thief": decision.thief, "cost": decision.cost,
+            "victim_occupancy": decision.victim_occupancy, "reason": decision.reason})
+        return decision.task_id
+
+    async def _worker(self, state: _State, worker: int) -> None:
+        queue, wake = state.queues[worker], state.wake[worker]
+        while True:
+            task_id = queue.pop_own()
+            if task_id is None:
+                task_id = self._steal(state, worker)
+            if task_id is None:
+                wake.clear()
+                await wake.wait()
+                continue
+            try:
+                await self._execute(state, worker, task_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug or a store failure: stop the run, loudly
+                state.fatal = exc
+                state.segment_done.set()
+                return
+            # Someone may now be stealable or ready: idle workers look again.
+            for other, other_queue in enumerate(state.queues):
+                if other != worker and len(other_queue) == 0 and other_queue.running_cost == 0:
+                    state.wake[other].set()
+
+    def _settle(self, state: _State, task_id: str) -> None:
+        if task_id in state.settled:
+            return
+        state.settled.add(task_id)
+        state.remaining -= 1
+        if state.remaining <= 0:
+            state.segment_done.set()
+
+    def _abandon(self, state: _State, task_id: str) -> None:
+        """Not started because the run stops: the task and its dependents stay pending."""
+        for tid in [task_id, *self._descendants(state, task_id)]:
+            self._settle(state, tid)
+
+    def _descendants(self, state: _State, task_id: str) -> list[str]:
+        out: list[str] = []
+        stack = list(state.dependents.get(task_id, ()))
+        seen: set[str] = set()
+        while stack:
+            tid = stack.pop()
+            if tid in seen:
+                continue
+            seen.add(tid)
+            out.append(tid)
+            stack.extend(state.dependents.get(tid, ()))
+        return out
+
+    def _completed(self, state: _State, task_id: str) -> None:
+        record = state.records[task_id]
+        self._settle(state, task_id)
+        if record.status is TaskStatus.SUCCEEDED:
+            ready = []
+            for dependent in state.dependents.get(task_id, ()):
+                waiting = state.waiting[dependent]
+                waiting.discard(task_id)
+                if not waiting:
+                    ready.append(dependent)
+            if ready:
+                self._dispatch(state, ready)
+        elif record.status is TaskStatus.PENDING:
+            self._abandon(state, task_id)
+        else:
+            for tid in self._descendants(state, task_id):
+                if tid in state.settled:
+                    continue
+                skipped = replace(state.records[tid], status=TaskStatus.SKIPPED,
+                                  error=f"dependency {task_id!r} {record.status.value}")
+                self._save(state, skipped)
+                self._emit(EventKind.TASK_FINISHED, state.run_id, tid,
+                           data={"status": "skipped", "error": skipped.error,
+                                 "agent": skipped.agent, "stage": skipped.stage})
+                self._settle(state, tid)
+
+    # ------------------------------------------------------------------ one task
+
+    def _save(self, state: _State, record: TaskRecord) -> None:
+        state.records[record.task_id] = record
+        if self.store is not None:
+            self.store.save_task(record)
+
+    async def _execute(self, state: _State, worker: int, task_id: str) -> None:
+        if state.stopped or state.interrupted:
+            self._abandon(state, task_id)
+            return
+        task = state.tasks[task_id]
+        queue = state.queues[worker]
+        queue.running_cost = _cost(task)
+        assert self._limiter is not None
+        try:
+            async with self._limiter:
+                if self.admission is not None:
+                    await self.admission.wait_for_capacity()
+                if state.stopped or state.interrupted:
+                    self._abandon(state, task_id)
+                    return
+                others = set(state.running)
+                state.overlaps[task_id] = others
+                for other in others:
+                    state.overlaps.setdefault(other, set()).add(task_id)
+                state.running[task_id] = worker
+                try:
+                    record = await self._run_task(state, worker, task)
+                finally:
+                    state.running.pop(task_id, None)
+        except asyncio.CancelledError:
+            record = state.records[task_id]
+            if record.status is TaskStatus.RUNNING:
+                self._save(state, replace(record, status=TaskStatus.PENDING,
+                                          error="interrupted", ended_at=time.time()))
+            raise
+        finally:
+            queue.running_cost = 0.0
+        overlaps = state.overlaps.pop(task_id, set())
+        record = replace(record, concurrent_with=tuple(sorted(overlaps))[:_MAX_CONCURRENT_LISTED])
+        self._save(state, record)
+        if record.cost_usd:
+            state.cost += record.cost_usd
+        if record.started_at is not None and record.ended_at is not None:
+            state.busy += record.ended_at - record.started_at
+        self._emit(EventKind.TASK_FINISHED, state.run_id, task_id, worker, data={
+            "status": record.status.value, "agent": record.agent, "stage": record.stage,
+            "attempts": len(record.attempts), "exit_code": record.exit_code,
+            "duration_s": None if record.duration_s is None else round(record.duration_s, 6),
+            "cost_usd": record.cost_usd, "error": record.error,
+            "cached": bool(record.cache.get("hit")),
+        })
+        budget = self.settings.max_cost_usd
+        if budget is not None and state.cost >= budget and not state.stopped:
+            state.stopped = True
+            self._emit(EventKind.BUDGET_REACHED, state.run_id,
+                       data={"spent_usd": round(state.cost, 6), "max_cost_usd": budget})
+            for other_queue in state.queues:
+                for tid in other_queue.drain():
+                    self._abandon(state, tid)
+        self._completed(state, task_id)
+
+    def _brief(self, state: _State, task: Task) -> str:
+        stage = state.stage_by_name.get(task.stage)
+        lines = [f"# Task {task.id}: agent {task.agent}, stage {task.stage}", "",
+                 f"Request: {state.plan.request}"]
+        if stage is not None and stage.goal:
+            lines.append(f"Stage goal: {stage.goal}")
+        if task.depends_on:
+            lines.append("Builds on: " + ", ".join(task.depends_on))
+        lines += ["", task.brief or "(no brief)", "",
+                  f"Work in {self.workdir}. Other agents may work in the same tree in parallel."]
+        return "\n".join(lines) + "\n"
+
+    def _agent(self, name: str) -> AgentSpec | None:
+        if self.agents is None:
+            return None
+        try:
+            return self.agents(name)
+        except Exception:
+            return None
+
+    async def _run_task(self, state: _State, worker: int, task: Task) -> TaskRecord:
+        run_id = state.run_id
+        record = state.records[task.id]
+        spec = self._agent(task.agent)
+        system_prompt = spec.prompt if spec is not None and spec.prompt else (
+            f"You are the {task.agent} agent of a multi-agent software team.")
+        brief = self._brief(state, task)
+        task_dir = self._task_dir(run_id, task.id)
+        prompt_path = task_dir / "prompt.md"
+        if self._uses_files:
+            await asyncio.to_thread(_write_prompt, prompt_path, brief)
+        started = time.time()
+        record = replace(record, status=TaskStatus.RUNNING, started_at=started, ended_at=None,
+                         prompt_path=str(prompt_path), error="")
+        state.records[task.id] = record
+        if self.store is not None:
+            self.store.task_started(run_id, task.id, started_at=started,
+                                    prompt_path=str(prompt_path))
+        self._emit(EventKind.TASK_STARTED, run_id, task.id, worker,
+                   data={"agent": task.agent, "stage": task.stage})
+
+        cache_key = ""
+        if self.cache is not None and self.settings.use_cache:
+            spec_text = json.dumps(spec.to_dict(), sort_keys=True) if spec else task.agent
+            cache_key = task_cache_key(spec_text, brief, self.runner.name,
+                                       self.runner.settings(), state.workspace_fp)
+            if not self.settings.refresh_cache:
+                hit = await self.cache.get(cache_key)
+                if hit is not None:
+                    return await self._replay(state, worker, record, hit, cache_key)
+
+        before = await self._snapshot()
+        attempts = list(record.attempts)
+        first_attempt = len(attempts) + 1
+        result: RunnerResult | None = None
+        last_attempt = first_attempt + self.settings.retries
+        stdout_path = stderr_path = task_dir / "attempt.stdout"
+        cost = 0.0
+        has_cost = False
+        tokens_in = tokens_out = None
+        for number in range(first_attempt, last_attempt + 1):
+            stdout_path = task_dir / f"attempt-{number}.stdout"
+            stderr_path = task_dir / f"attempt-{number}.stderr"
+            attempt_started = time.time()
+            ctx = TaskContext(
+                run_id=run_id, task_id=task.id, agent=task.agent, stage=task.stage,
+                brief=brief, system_prompt=system_prompt, prompt_file=prompt_path,
+                workdir=self.workdir, stdout_path=stdout_path, stderr_path=stderr_path,
+                timeout_s=self.settings.task_timeout_s, attempt=number,
+                tools=spec.tools if spec else (), kill_grace_s=self.settings.kill_grace_s,
+                on_spawn=self._on_spawn(run_id, task.id, stdout_path, stderr_path),
+            )
+            result = await self.runner.run(ctx)
+            attempts.append(Attempt(number=number, started_at=attempt_started,
+                                    ended_at=time.time(), exit_code=result.exit_code,
+                                    pid=result.pid, error=result.error,
+                                    timed_out=result.timed_out))
+            if result.cost_usd is not None:
+                cost += result.cost_usd
+                has_cost = True
+            if result.tokens_in is not None:
+                tokens_in = (tokens_in or 0) + result.tokens_in
+            if result.tokens_out is not None:
+                tokens_out = (tokens_out or 0) + result.tokens_out
+            if result.ok or not result.retryable or number == last_attempt:
+                break
+            if state.interrupted:
+                break
+            delay = min(self.settings.backoff_max_s,
+                        self.settings.backoff_s * 2 ** (number - first_attempt))
+            delay *= 0.5 + random.random()  # full jitter around the exponential step
+            self._emit(EventKind.TASK_RETRY, run_id, task.id, worker, data={
+                "attempt": number, "error": result.error, "delay_s": round(delay, 3)})
+            await asyncio.sleep(delay)
+        assert result is not None
+        after = await self._snapshot()
+        files = diff_snapshots(before, after) if before is not None and after is not None else ()
+        status = TaskStatus.SUCCEEDED if result.ok else TaskStatus.FAILED
+        record = replace(
+            record, status=status, attempts=tuple(attempts), argv=result.argv, pid=result.pid,
+            exit_code=result.exit_code, ended_at=time.time(), stdout_tail=result.stdout_tail,
+            stderr_tail=result.stderr_tail, result_text=result.result_text,
+            stdout_path=str(stdout_path) if self._uses_files else "",
+            stderr_path=str(stderr_path) if self._uses_files else "",
+            files=files, cost_usd=cost if has_cost else None, tokens_in=tokens_in,
+            tokens_out=tokens_out, error="" if result.ok else result.error,
+            cache={"hit": False, "stored": False} if cache_key else {},
+            extra=dict(result.extra),
+        )
+        if result.ok and self.cache is not None and cache_key:
+            stored = await self._store_in_cache(cache_key, record, files, stdout_path)
+            record = replace(record, cache={"hit": False, "stored": stored})
+        return record
+
+    def _on_spawn(self, run_id: str, task_id: str, stdout_path: Path, stderr_path: Path
+                  ) -> Callable[[int, tuple[str, ...]], None] | None:
+        store = self.store
+        if store is None:
+            return None
+
+        def spawned(pid: int, argv: tuple[str, ...]) -> None:
+            store.task_spawned(run_id, task_id, pid=pid, argv=argv,
+                               stdout_path=str(stdout_path), stderr_path=str(stderr_path))
+
+        return spawned
+
+    async def _snapshot(self) -> Snapshot | None:
+        if self._tracker is None:
+            return None
+        return await asyncio.to_thread(self._tracker.snapshot)
+
+    async def _store_in_cache(self, key: str, record: TaskRecord,
+                              files: tuple[FileChange, ...], stdout_path: Path) -> bool:
+        assert self.cache is not None
+        contents: dict[str, bytes | None] = {}
+        total = 0
+        for change in files:
+            if change.after is None:
+                contents[change.path] = None
+                continue
+            data = (self.workdir / change.path).read_bytes() if (
+                self.workdir / change.path).is_file() else None
+            if data is None:
+                return False
+            total += len(data)
+            if total > _MAX_CACHED_BYTES:
+                return False
+            contents[change.path] = data
+        stdout = ""
+        if self._uses_files:
+            with contextlib.suppress(OSError):
+                stdout = stdout_path.read_text(encoding="utf-8", errors="replace")
+        value = CachedTaskResult(stdout=stdout or record.stdout_tail,
+                                 result_text=record.result_text, cost_usd=record.cost_usd,
+                                 tokens_in=record.tokens_in, tokens_out=record.tokens_out,
+                                 files=contents)
+        try:
+            await self.cache.put(key, value)
+        except Exception as exc:  # a cache outage must not fail a task that succeeded
+            self._emit(EventKind.CACHE_HIT, record.run_id, record.task_id,
+                       data={"stored": False, "error": f"{type(exc).__name__}: {exc}"})
+            return False
+        return True
+
+    async def _replay(self, state: _State, worker: int, record: TaskRecord,
+                      hit: CachedTaskResult, key: str) -> TaskRecord:
+        level = cache_level(self.cache)
+        before = await self._snapshot()
+        await asyncio.to_thread(_write_files, self.workdir, hit.files)
+        after = await self._snapshot()
+        files = diff_snapshots(before, after) if before is not None and after is not None else ()
+        self._emit(EventKind.CACHE_HIT, state.run_id, record.task_id, worker,
+                   data={"level": level, "files": len(hit.files)})
+        return replace(record, status=TaskStatus.SUCCEEDED, ended_at=time.time(),
+                       argv=(), pid=None, exit_code=0, stdout_tail=tail(hit.stdout),
+                       result_text=hit.result_text, files=files, cost_usd=0.0,
+                       tokens_in=hit.tokens_in, tokens_out=hit.tokens_out,
+                       cache={"hit": True, "level": level, "key": key,
+                              "cached_cost_usd": hit.cost_usd})
+
+    def _kill_orphans(self, run_id: str) -> list[str]:
+        """Kill process groups left by a dead executor (only if the pid is still that process)."""
+        assert self.store is not None
+        killed = []
+        for task_id, pid, start in self.store.orphans(run_id):
+            if start is not None and proc_start_time(pid) == start:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                    killed.append(task_id)
+        return killed
+
+
+def _write_prompt(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _write_files(root: Path, files: Mapping[str, bytes | None]) -> None:
+    for rel, content in sorted(files.items()):
+        path = (root / rel).resolve()
+        if root.resolve() not in path.parents:
+            raise ExecutionError(f"cached file escapes the workspace: {rel!r}")
+        if content is None:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+
+
+def _executor_alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"perfect21" in cmdline
+
