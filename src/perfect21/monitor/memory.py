@@ -204,7 +204,7 @@ class MemoryGuard:
         self.interval_s = float(interval_s)
         self._sampler = sampler
         self._registry = registry
-        self._on_event = on_event
+        self.on_event = on_event
         self._cooldown = 5 * interval_s if cleanup_cooldown_s is None else cleanup_cooldown_s
         self._max_cleanups = max_cleanups
         self._lock = threading.Lock()  # serialises samples (thread vs callers)
@@ -387,9 +387,9 @@ class MemoryGuard:
         event = MemoryEvent(kind, rss, limit, time.time(), message)
         self.events.append(event)
         log.warning("%s", message)
-        if self._on_event is not None:
+        if self.on_event is not None:
             try:
-                self._on_event(event)
+                self.on_event(event)
             except Exception:
                 log.exception("memory event handler failed")
 

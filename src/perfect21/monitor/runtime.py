@@ -70,6 +70,8 @@ class Monitor:
             self.dispatcher.cleanup = guard.cleanup_now
         if self.dispatcher.diagnostics is None:
             self.dispatcher.diagnostics = self.diagnostics
+        if guard.on_event is None:
+            guard.on_event = self.on_memory_event
         self.interval_s = interval_s
         self.state = AlertState()
         self.last: Evaluation | None = None
@@ -85,19 +87,14 @@ class Monitor:
         registry = kwargs.pop("registry", None) or default_registry()
         alert_log = AlertLog(config.path("monitor") / "alerts.jsonl")
         dispatcher = kwargs.pop("dispatcher", None) or ActionDispatcher(alert_log=alert_log)
-        holder: list[Monitor] = []
-        guard = MemoryGuard.from_config(
-            config, registry=registry, on_event=lambda e: holder[0].on_memory_event(e)
-        )
-        monitor = cls(
+        guard = MemoryGuard.from_config(config, registry=registry)
+        return cls(
             guard=guard,
             rules=load_rules(rules_path_for(config, rules_file)),
             registry=registry,
             dispatcher=dispatcher,
             interval_s=kwargs.pop("interval_s", config.memory_sample_interval_s),
         )
-        holder.append(monitor)
-        return monitor
 
     def on_memory_event(self, event: MemoryEvent) -> None:
         """Memory guard events go to the same alert log as rule alerts."""
