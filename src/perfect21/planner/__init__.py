@@ -1,0 +1,193 @@
+"""The planner: request text in, frozen :class:`Plan` out. Pure apart from loading the catalog.
+
+>>> from perfect21.planner import Planner
+>>> planner = Planner.from_config(load_config())          # doctest: +SKIP
+>>> plan = planner.plan("实现用户登录功能，使用JWT认证")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from threading import Lock
+
+from perfect21._config import Config
+from perfect21._errors import InputError
+from perfect21.planner.analysis import analyse
+from perfect21.planner.catalog import Catalog, LoadProblem, load_catalog
+from perfect21.planner.models import (
+    STAGE_ORDER,
+    AgentChoice,
+    AgentSpec,
+    Analysis,
+    Complexity,
+    Gate,
+    GateCheck,
+    Plan,
+    Rejection,
+    Stage,
+    StageMode,
+    Task,
+)
+from perfect21.planner.routing import TeamBounds, choose_team, score_agents
+from perfect21.planner.text import MAX_TEXT_CHARS, normalize_request
+from perfect21.planner.workflow import build_plan
+
+__all__ = [
+    "STAGE_ORDER",
+    "AgentChoice",
+    "AgentSpec",
+    "Analysis",
+    "Catalog",
+    "Complexity",
+    "Gate",
+    "GateCheck",
+    "LoadProblem",
+    "Plan",
+    "Planner",
+    "Rejection",
+    "Stage",
+    "StageMode",
+    "Task",
+    "parse_team_size",
+]
+
+DEFAULT_BOUNDS: TeamBounds = {
+    Complexity.SIMPLE: (1, 3),
+    Complexity.MEDIUM: (3, 6),
+    Complexity.COMPLEX: (5, 8),
+}
+
+
+def parse_team_size(text: str) -> TeamBounds:
+    """``4-6-8`` → fixed sizes per complexity; ``1:3,3:6,5:8`` → explicit bounds."""
+    parts = [p.strip() for p in text.replace(",", "-").split("-") if p.strip()]
+    try:
+        if len(parts) == 3 and all(":" not in p for p in parts):
+            sizes = [int(p) for p in parts]
+            pairs = [(s, s) for s in sizes]
+        elif len(parts) == 3:
+            pairs = [(int(a), int(b)) for a, b in (p.split(":") for p in parts)]
+        else:
+            raise ValueError
+    except ValueError:
+        raise InputError(
+            f"--team-size {text!r}: expected SIMPLE-MEDIUM-COMPLEX like 4-6-8, "
+            "or MIN:MAX per level like 1:3-3:6-5:8"
+        ) from None
+    for low, high in pairs:
+        if not 1 <= low <= high <= 32:
+            raise InputError(f"--team-size {text!r}: sizes must satisfy 1 <= MIN <= MAX <= 32")
+    return dict(zip((Complexity.SIMPLE, Complexity.MEDIUM, Complexity.COMPLEX), pairs,
+                    strict=True))
+
+
+class Planner:
+    """Plans requests against one compiled catalog; keeps a bounded LRU of recent plans."""
+
+    __slots__ = ("_bounds", "_cache", "_cache_entries", "_lock", "_options", "catalog")
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        bounds: TeamBounds | None = None,
+        cache_entries: int = 4096,
+    ) -> None:
+        self.catalog = catalog
+        self._bounds = dict(DEFAULT_BOUNDS if bounds is None else bounds)
+        self._options = ";".join(
+            f"{c.value}={lo}:{hi}" for c, (lo, hi) in sorted(self._bounds.items(),
+                                                             key=lambda kv: kv[0].value)
+        )
+        self._cache: OrderedDict[str, Plan] = OrderedDict()
+        self._cache_entries = max(0, cache_entries)
+        self._lock = Lock()
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        agents_dirs: Iterable[Path] = (),
+        builtin: bool | None = None,
+        bounds: TeamBounds | None = None,
+        project_dir: Path | None = None,
+    ) -> Planner:
+        catalog = load_catalog(
+            builtin=config.builtin_agents if builtin is None else builtin,
+            user=config.user_agents,
+            extra_dirs=(*config.agents_dirs, *agents_dirs),
+            project_dir=project_dir,
+            cache_dir=config.home / "catalog",
+        )
+        if bounds is None:
+            bounds = {
+                Complexity.SIMPLE: config.team_size_simple,
+                Complexity.MEDIUM: config.team_size_medium,
+                Complexity.COMPLEX: config.team_size_complex,
+            }
+        return cls(catalog, bounds=bounds, cache_entries=config.plan_cache_entries)
+
+    def plan(self, request: str) -> Plan:
+        """Plan ``request``; the same text always yields the same (cached) plan."""
+        if not isinstance(request, str):
+            raise InputError(f"request must be text, got {type(request).__name__}")
+        normalized = normalize_request(request)
+        if not normalized:
+            raise InputError("request is empty: describe the task to plan")
+        cached = self._cache.get(normalized)
+        if cached is not None:
+            if self._cache_entries:
+                with self._lock:
+                    if normalized in self._cache:
+                        self._cache.move_to_end(normalized)
+            return cached
+        plan = self._plan_uncached(normalized)
+        if self._cache_entries:
+            with self._lock:
+                self._cache[normalized] = plan
+                if len(self._cache) > self._cache_entries:
+                    self._cache.popitem(last=False)
+        return plan
+
+    def _plan_uncached(self, normalized: str) -> Plan:
+        catalog = self.catalog
+        index = catalog.index
+        text = normalized[:MAX_TEXT_CHARS]
+        scan = index.scan(text)
+        scores = score_agents(index, scan)
+        analysis = analyse(text, scan, index, agent_breadth=scores.breadth())
+        if len(normalized) > MAX_TEXT_CHARS:
+            analysis = _with_reason(
+                analysis, f"analysed the first {MAX_TEXT_CHARS:,} of {len(normalized):,} chars"
+            )
+        choices, rejected = choose_team(catalog.agents, scores, analysis.complexity, self._bounds)
+        team = [(catalog.require(c.name), c) for c in choices]
+        return build_plan(
+            request=normalized,
+            normalized=normalized,
+            analysis=analysis,
+            team=team,
+            rejected=rejected,
+            catalog_version=catalog.version,
+            options=self._options,
+        )
+
+    def clear_cache(self) -> int:
+        """Drop cached plans (a memory-guard clean-up callback); returns how many."""
+        with self._lock:
+            count = len(self._cache)
+            self._cache.clear()
+        return count
+
+    @property
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+
+def _with_reason(analysis: Analysis, reason: str) -> Analysis:
+    from dataclasses import replace
+
+    return replace(analysis, reasons=(*analysis.reasons, reason))

@@ -1,0 +1,150 @@
+"""Task analysis: complexity, domains, tech stack and size, each conclusion with its reasons.
+
+Pure: works on the :class:`~perfect21.planner.index.Scan` of a request (one pass already
+found every taxonomy term and complexity signal) plus a few cheap counts on the text.
+
+Complexity is an ordinal linear model over general features of how people describe work
+(length, list items, scope/planning/small-change signals, scale numbers, breadth of domains
+and roles, error reports). Its weights are fitted by ``scripts/fit_complexity.py`` on the
+labelled sample and validated with k-fold cross-validation; they live in
+:mod:`perfect21.planner.complexity_model`. The reasons name the features that weighed most.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
+from perfect21.planner.index import CompiledIndex, Scan
+from perfect21.planner.models import Analysis, Complexity
+
+__all__ = ["analyse", "features"]
+
+# "40 services", "400 components", "15 万行", "3 个 k8s 集群", "1M users" …
+_SCALE = re.compile(
+    r"(\d[\d,.]*\s*(?:k|m|万|千|百万|亿)?)\s*(?:个|多个|多|套|张)?\s*(?:[a-z0-9]+\s*)?"
+    r"(services|microservices|components|modules|tables|teams|repos|repositories|pages|screens|"
+    r"endpoints|apis|lines|loc|users|tenants|regions|countries|clusters|nodes|accounts|devices|"
+    r"服务|微服务|组件|模块|表|团队|仓库|页面|接口|行|用户|租户|地区|国家|集群|节点|门店|账号|设备)",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"[.;!?。；！？]\s|[。；！？]|\n")
+_LIST_ITEM = re.compile(r",|，|、|\band\b|\bplus\b|\d\)|（\d）|^\s*[-*]\s", re.MULTILINE)
+_CODE = re.compile(r"(?:\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d+)|(?:^\s+at\s)|(?:\w+Error\b)"
+                   r"|(?:\w+Exception\b)|(?:^\s*File \")", re.MULTILINE)
+
+_LOC = {Complexity.SIMPLE: 60, Complexity.MEDIUM: 400, Complexity.COMPLEX: 2500}
+_MODULES = {Complexity.SIMPLE: 1, Complexity.MEDIUM: 3, Complexity.COMPLEX: 6}
+_SIGNALS = ("scope", "planning", "small", "diagnosis", "conjunction", "construction",
+            "error_report")
+
+
+def _number(text: str) -> float:
+    text = text.replace(",", "").strip().lower()
+    factor = 1.0
+    for suffix, mult in (("百万", 1e6), ("亿", 1e8), ("万", 1e4), ("千", 1e3), ("k", 1e3),
+                         ("m", 1e6)):
+        if text.endswith(suffix):
+            factor, text = mult, text[: -len(suffix)].strip()
+            break
+    try:
+        return float(text) * factor
+    except ValueError:
+        return 0.0
+
+
+def _big(value: float, unit: str) -> bool:
+    unit = unit.lower()
+    if unit in {"lines", "loc", "行"}:
+        return value >= 20_000
+    if unit in {"users", "用户", "tenants", "租户", "devices", "设备"}:
+        return value >= 10_000
+    if unit in {"components", "组件", "pages", "页面", "screens", "endpoints", "apis", "接口",
+                "tables", "表", "门店"}:
+        return value >= 20
+    return value >= 3  # services, teams, regions, clusters, accounts …
+
+
+def features(
+    text: str, scan: Scan, index: CompiledIndex, *, agent_breadth: int
+) -> tuple[dict[str, float], dict[str, list[str]], list[str]]:
+    """(feature vector, tag buckets {domain:/stack:/signal:}, scale mentions)."""
+    buckets: dict[str, list[str]] = {}
+    for tag, key in index.tags(scan):
+        found = buckets.setdefault(tag, [])
+        if key not in found:
+            found.append(key)
+    words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
+    domains = [t for t in buckets if t.startswith("domain:")]
+    stack = [t for t in buckets if t.startswith("stack:")]
+    scale = [m.group(0).strip() for m in _SCALE.finditer(text)
+             if _big(_number(m.group(1)), m.group(2))]
+    vector = {
+        "log_words": math.log1p(words),
+        "sentences": min(len(_SENTENCE.findall(text)), 8) / 4,
+        "list_items": min(len(_LIST_ITEM.findall(text)), 12) / 4,
+        "domains": min(len(domains), 6) / 3,
+        "stack": min(len(stack), 6) / 3,
+        "breadth": min(agent_breadth, 8) / 4,
+        "scale": 1.0 if scale else 0.0,
+        "code": 1.0 if _CODE.search(text) else 0.0,
+        "question": 1.0 if ("?" in text or "？" in text) else 0.0,
+    }
+    for signal in _SIGNALS:
+        vector[signal] = float(min(len(buckets.get(f"signal:{signal}", ())), 3))
+    return vector, buckets, scale
+
+
+def complexity_score(vector: dict[str, float]) -> float:
+    return sum(WEIGHTS.get(name, 0.0) * value for name, value in vector.items())
+
+
+def analyse(text: str, scan: Scan, index: CompiledIndex, *, agent_breadth: int) -> Analysis:
+    """Analyse ``text``; ``agent_breadth`` = how many distinct roles the routing found."""
+    vector, buckets, scale = features(text, scan, index, agent_breadth=agent_breadth)
+    score = complexity_score(vector)
+    if score >= THRESHOLDS[1]:
+        complexity = Complexity.COMPLEX
+    elif score < THRESHOLDS[0]:
+        complexity = Complexity.SIMPLE
+    else:
+        complexity = Complexity.MEDIUM
+    contributions = sorted(
+        ((WEIGHTS.get(k, 0.0) * v, k) for k, v in vector.items() if v),
+        key=lambda cv: (-abs(cv[0]), cv[1]),
+    )
+    reasons = [
+        f"complexity {complexity.value}: score {score:+.2f} "
+        f"(simple < {THRESHOLDS[0]:+.2f} <= medium < {THRESHOLDS[1]:+.2f} <= complex)"
+    ]
+    for weight, name in contributions[:4]:
+        detail = ""
+        if name in _SIGNALS:
+            detail = ": " + ", ".join(buckets.get(f"signal:{name}", [])[:4])
+        elif name == "scale":
+            detail = ": " + ", ".join(scale[:3])
+        reasons.append(f"{weight:+.2f} from {name}{detail}")
+    domains = {t[7:]: v for t, v in buckets.items() if t.startswith("domain:")}
+    stack = {t[6:]: v for t, v in buckets.items() if t.startswith("stack:")}
+    for label, bucket in (("domains", domains), ("stack", stack)):
+        if bucket:
+            reasons.append(
+                f"{label}: " + "; ".join(f"{k} ({', '.join(v[:2])})" for k, v in bucket.items())
+            )
+    breadth = max(len(domains), 1)
+    loc = int(_LOC[complexity] * (1 + 0.25 * (min(breadth, 6) - 1)))
+    modules = _MODULES[complexity] + (min(breadth, 6) - 1) // 2
+    language = "zh" if scan.cjk_chars and scan.cjk_chars >= scan.latin_count else "en"
+    if language == "zh" and scan.latin_count >= 3:
+        language = "mixed"
+    return Analysis(
+        complexity=complexity,
+        domains=tuple(domains),
+        stack=tuple(stack),
+        terms=tuple(scan.hits[:32]),
+        estimated_loc=loc,
+        modules=modules,
+        language=language,
+        reasons=tuple(reasons),
+    )

@@ -1,0 +1,307 @@
+"""The agent catalog: built-in agents, the user's Claude Code agents, and its compiled index.
+
+Sources, later overriding earlier by ``name`` (Claude Code's own precedence):
+
+1. built-in agents shipped in ``perfect21/planner/agents/**/*.md`` (unless ``--no-builtin``),
+2. ``~/.claude/agents/**/*.md`` (user level),
+3. ``./.claude/agents/**/*.md`` (project level),
+4. every ``--agents-dir DIR`` in the order given.
+
+A broken file is reported (:class:`LoadProblem`: path and reason) and skipped; the rest load.
+The compiled index (:mod:`perfect21.planner.index`) is cached on disk under
+``<home>/catalog/<content-hash>.json``, keyed by the content hash of every agent file plus
+the lexicon, so a cold process reads one JSON file instead of re-parsing YAML.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perfect21._errors import CatalogError, NotFoundError
+from perfect21.planner.index import FORMAT_VERSION, CompiledIndex, compile_index
+from perfect21.planner.models import STAGE_ORDER, AgentSpec
+
+__all__ = ["Catalog", "LoadProblem", "load_catalog", "parse_agent_file"]
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "agents"
+DATA_DIR = Path(__file__).resolve().parent
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_MAX_AGENT_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class LoadProblem:
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Agents by name, the compiled index and the problems met while loading."""
+
+    agents: tuple[AgentSpec, ...]
+    index: CompiledIndex
+    version: str
+    problems: tuple[LoadProblem, ...] = ()
+
+    def get(self, name: str) -> AgentSpec | None:
+        position = self.index.position.get(name)
+        return None if position is None else self.agents[position]
+
+    def require(self, name: str) -> AgentSpec:
+        agent = self.get(name)
+        if agent is None:
+            names = ", ".join(a.name for a in self.agents)
+            raise NotFoundError(f"unknown agent {name!r}; known agents: {names}")
+        return agent
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(sorted({a.category for a in self.agents}))
+
+
+def _split_front_matter(text: str) -> tuple[str, str]:
+    if not text.startswith("---"):
+        raise ValueError("missing YAML front matter (file must start with '---')")
+    end = text.find("\n---", 3)
+    if end < 0:
+        raise ValueError("front matter is not closed with '---'")
+    body_start = text.find("\n", end + 4)
+    body = "" if body_start < 0 else text[body_start + 1 :]
+    return text[3:end], body
+
+
+def _as_list(value: Any, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return tuple(str(v).strip() for v in value if str(v).strip())
+    raise ValueError(f"'{field}' must be a list of strings or a comma-separated string")
+
+
+def parse_agent_file(path: Path, data: bytes, *, builtin: bool) -> AgentSpec:
+    """Parse one Claude Code subagent file; raises ``ValueError`` with a readable reason."""
+    import yaml  # only when (re)building the catalog
+
+    if len(data) > _MAX_AGENT_BYTES:
+        raise ValueError(f"file is larger than {_MAX_AGENT_BYTES // 1024} KiB")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte {exc.start})") from None
+    head, body = _split_front_matter(text)
+    try:
+        meta = yaml.safe_load(head)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        raise ValueError(f"invalid YAML front matter{where}") from None
+    if not isinstance(meta, dict):
+        raise ValueError("front matter must be a YAML mapping")
+    name = meta.get("name")
+    if not isinstance(name, str) or not _NAME.match(name.strip()):
+        raise ValueError("'name' is required: lowercase letters, digits, '-' or '_'")
+    description = meta.get("description")
+    if not isinstance(description, str) or not description.strip():
+        raise ValueError("'description' is required and must be text")
+    stage = str(meta.get("stage") or "").strip() or _infer_stage(name, description)
+    if stage not in STAGE_ORDER:
+        raise ValueError(f"'stage' must be one of {', '.join(STAGE_ORDER)}")
+    return AgentSpec(
+        name=name.strip(),
+        description=" ".join(description.split()),
+        category=str(meta.get("category") or ("custom" if not builtin else "general")).strip(),
+        stage=stage,
+        keywords=tuple(k.lower() for k in _as_list(meta.get("keywords"), "keywords")),
+        keywords_zh=_as_list(meta.get("keywords_zh"), "keywords_zh"),
+        tools=_as_list(meta.get("tools"), "tools"),
+        prompt=body.strip(),
+        source=str(path),
+        builtin=builtin,
+    )
+
+
+_STAGE_HINTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("document", ("document", "docs", "writer", "readme", "tutorial")),
+    ("verify", ("review", "test", "audit", "qa", "quality", "lint", "verify")),
+    ("release", ("deploy", "release", "ci/cd", "pipeline", "rollout", "incident", "on-call")),
+    ("design", ("architect", "design", "requirement", "analyst", "plan", "strategy", "product")),
+)
+
+
+def _infer_stage(name: str, description: str) -> str:
+    """Stage of a user agent that does not declare one, from its name and description."""
+    for stage, hints in _STAGE_HINTS:
+        if any(h in name.lower() for h in hints):
+            return stage
+    first = description.lower().split(".")[0]
+    for stage, hints in _STAGE_HINTS:
+        if any(h in first for h in hints):
+            return stage
+    return "implement"
+
+
+def _agent_files(directory: Path) -> list[Path]:
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.rglob("*.md") if p.is_file())
+
+
+def _sources(
+    *, builtin: bool, user: bool, project_dir: Path, extra_dirs: Sequence[Path]
+) -> list[tuple[str, Path, bool]]:
+    """(label, directory, is_builtin) in override order."""
+    out: list[tuple[str, Path, bool]] = []
+    if builtin:
+        out.append(("builtin", BUILTIN_DIR, True))
+    if user:
+        out.append(("user", Path(os.path.expanduser("~")) / ".claude" / "agents", False))
+        out.append(("project", project_dir / ".claude" / "agents", False))
+    for number, directory in enumerate(extra_dirs):
+        if not directory.is_dir():
+            raise NotFoundError(f"--agents-dir {directory}: not a directory")
+        out.append((f"dir{number}", directory, False))
+    return out
+
+
+def _data_files() -> list[Path]:
+    # Inputs of the compiled index besides the agent files: a change to any of them must
+    # invalidate the disk cache.
+    return [DATA_DIR / "lexicon.json", DATA_DIR / "taxonomy.json", DATA_DIR / "signals.py"]
+
+
+def load_catalog(
+    *,
+    builtin: bool = True,
+    user: bool = True,
+    extra_dirs: Iterable[Path] = (),
+    project_dir: Path | None = None,
+    cache_dir: Path | None = None,
+) -> Catalog:
+    """Load, override, compile (or read the compiled form from ``cache_dir``)."""
+    project_dir = Path.cwd() if project_dir is None else project_dir
+    sources = _sources(
+        builtin=builtin, user=user, project_dir=project_dir, extra_dirs=list(extra_dirs)
+    )
+    files: list[tuple[Path, bytes, bool]] = []
+    problems: list[LoadProblem] = []
+    digest = hashlib.sha256(FORMAT_VERSION.encode())
+    for path in _data_files():
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"-")
+    for label, directory, is_builtin in sources:
+        for path in _agent_files(directory):
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                problems.append(LoadProblem(str(path), f"cannot read: {exc.strerror}"))
+                continue
+            files.append((path, data, is_builtin))
+            digest.update(label.encode() + b"\0" + path.name.encode() + b"\0")
+            digest.update(hashlib.sha256(data).digest())
+    key = digest.hexdigest()
+    cached = _read_cached(cache_dir, key)
+    if cached is not None:
+        return Catalog(cached[0], cached[1], cached[2], tuple(problems) + cached[3])
+    agents: dict[str, AgentSpec] = {}
+    parse_problems: list[LoadProblem] = []
+    for path, data, is_builtin in files:
+        try:
+            spec = parse_agent_file(path, data, builtin=is_builtin)
+        except ValueError as exc:
+            parse_problems.append(LoadProblem(str(path), str(exc)))
+            continue
+        agents[spec.name] = spec  # later sources override earlier ones by name
+    if not agents:
+        raise CatalogError(
+            "no agents to plan with: the built-in catalog is disabled (--no-builtin) and no "
+            "user agents were found in .claude/agents, ~/.claude/agents or --agents-dir"
+        )
+    ordered = tuple(sorted(agents.values(), key=lambda a: a.name))
+    index = compile_index(ordered, _load_json(DATA_DIR / "lexicon.json"))
+    version = _catalog_version(ordered)
+    _write_cached(cache_dir, key, ordered, index, version, parse_problems)
+    return Catalog(ordered, index, version, (*problems, *parse_problems))
+
+
+def _catalog_version(agents: Sequence[AgentSpec]) -> str:
+    """Content version of the catalog: same agents and planner format → same version."""
+    digest = hashlib.sha256(FORMAT_VERSION.encode())
+    for agent in agents:
+        digest.update(json.dumps(agent.to_dict() | {"source": ""}, sort_keys=True).encode())
+    for path in _data_files():
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"-")
+    return digest.hexdigest()[:12]
+
+
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+CachedCatalog = tuple[tuple[AgentSpec, ...], CompiledIndex, str, tuple[LoadProblem, ...]]
+
+
+def _read_cached(cache_dir: Path | None, key: str) -> CachedCatalog | None:
+    if cache_dir is None:
+        return None
+    path = cache_dir / f"{key[:32]}.json"
+    try:
+        data = json.loads(path.read_bytes())
+        agents = tuple(AgentSpec.from_dict(a) for a in data["agents"])
+        problems = tuple(LoadProblem(p["path"], p["reason"]) for p in data["problems"])
+        return agents, CompiledIndex.from_dict(data["index"]), data["version"], problems
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing or corrupt: rebuild
+
+
+def _write_cached(
+    cache_dir: Path | None,
+    key: str,
+    agents: Sequence[AgentSpec],
+    index: CompiledIndex,
+    version: str,
+    problems: Sequence[LoadProblem],
+) -> None:
+    if cache_dir is None:
+        return
+    payload = {
+        "agents": [a.to_dict() for a in agents],
+        "index": index.to_dict(),
+        "version": version,
+        # parse problems depend only on file contents, which the key covers
+        "problems": [{"path": p.path, "reason": p.reason} for p in problems],
+    }
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_dir / f".{key[:32]}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, cache_dir / f"{key[:32]}.json")
+        _prune(cache_dir, keep=8)
+    except OSError:
+        pass  # a read-only home only costs a rebuild next time
+
+
+def _prune(cache_dir: Path, *, keep: int) -> None:
+    files = sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in files[keep:]:
+        old.unlink(missing_ok=True)

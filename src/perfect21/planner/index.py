@@ -1,0 +1,511 @@
+"""The compiled catalog index: every keyword, phrase, lexicon entry and taxonomy term in one
+hash-keyed table, matched in one pass over the request.
+
+Matching is forward maximum matching on two alphabets:
+
+* Latin text is tokenised and stemmed (:mod:`perfect21.planner.text`); at each token the
+  longest known phrase (up to ``max_ngram`` tokens) wins and is consumed;
+* CJK runs are segmented the same way over characters, using the dictionary itself.
+
+There is no loop over rules and no regex per rule: the cost is a few dict lookups per token
+or character, whatever the size of the catalog. Each table entry carries its payload: agent
+postings (which agents the term signals, with a weight), English translations (for Chinese
+terms, from the bilingual lexicon), and taxonomy tags (domain, stack, complexity signal).
+
+Lexical relevance (BM25) over each agent's name, description and keywords is precomputed per
+token, so user agents that declare no keywords are still routed — and through the lexicon,
+also from Chinese requests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from perfect21.planner.models import AgentSpec
+from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
+from perfect21.planner.text import CJK_RUN, latin_tokens
+
+__all__ = ["FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
+
+# Bump when the compiled form or the scoring inputs change: invalidates disk caches and
+# changes every plan id (catalog_version includes it).
+FORMAT_VERSION = "p21-index-8"
+
+# Role words that say what kind of agent it is, not what it knows; not used as name evidence.
+_ROLE_WORDS = frozenset(
+    [
+        "pro",
+        "expert",
+        "specialist",
+        "engineer",
+        "developer",
+        "dev",
+        "architect",
+        "manager",
+        "analyst",
+        "designer",
+        "writer",
+        "auditor",
+        "reviewer",
+        "responder",
+        "tester",
+        "strategist",
+        "detective",
+        "agent",
+        "assistant",
+        "helper",
+        "bot",
+    ]
+)
+# Words too common in software requests to be evidence for BM25.
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "to",
+        "in",
+        "on",
+        "for",
+        "with",
+        "by",
+        "from",
+        "at",
+        "as",
+        "is",
+        "are",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "we",
+        "our",
+        "you",
+        "your",
+        "i",
+        "my",
+        "me",
+        "they",
+        "them",
+        "their",
+        "us",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "must",
+        "may",
+        "not",
+        "no",
+        "do",
+        "does",
+        "did",
+        "done",
+        "have",
+        "has",
+        "had",
+        "use",
+        "using",
+        "used",
+        "make",
+        "new",
+        "add",
+        "get",
+        "set",
+        "fix",
+        "need",
+        "want",
+        "please",
+        "help",
+        "so",
+        "but",
+        "if",
+        "then",
+        "than",
+        "when",
+        "while",
+        "into",
+        "about",
+        "over",
+        "under",
+        "up",
+        "out",
+        "all",
+        "any",
+        "some",
+        "more",
+        "most",
+        "very",
+        "also",
+        "just",
+        "only",
+        "other",
+        "such",
+        "each",
+        "per",
+        "via",
+        "code",
+        "app",
+        "application",
+        "feature",
+        "work",
+        "system",
+        "systems",
+        "project",
+        "thing",
+        "change",
+        "update",
+        "issue",
+        "problem",
+        "task",
+        "team",
+        "user",
+        "users",
+        "data",
+        "support",
+        "build",
+        "run",
+        "way",
+        "one",
+        "two",
+        "three",
+        "like",
+        "what",
+        "which",
+        "who",
+        "how",
+        "why",
+        "where",
+        "there",
+        "here",
+        "now",
+        "it's",
+        "don't",
+        "can't",
+        "doesn't",
+        "isn't",
+        "after",
+        "before",
+        "because",
+        "still",
+        "every",
+        "many",
+        "much",
+        "few",
+        "same",
+        "own",
+        "well",
+        "good",
+        "better",
+        "best",
+        "right",
+        "without",
+        "within",
+        "across",
+        "between",
+    ]
+)
+_K1 = 1.2
+_B = 0.75
+_TRANSLATION_FACTOR = 0.7
+_PHRASE_BONUS = 1.3
+_NAME_BONUS = 1.6
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """What one pass over a request found."""
+
+    hits: tuple[str, ...]  # matched table keys, in text order, each once
+    query_tokens: tuple[str, ...]  # unique stemmed tokens for BM25, incl. translations
+    latin_count: int
+    cjk_chars: int
+
+
+@dataclass(slots=True)
+class CompiledIndex:
+    """Serialisable compiled form of the catalog (see module docstring)."""
+
+    names: list[str]
+    position: dict[str, int]
+    # key -> [agent postings [[idx, weight], ...], translations [key, ...], tags [str, ...]]
+    table: dict[str, list[Any]]
+    multi_starts: set[str]  # first tokens of multi-token Latin keys
+    max_ngram: int
+    cjk_prefixes: set[str]  # 2-char prefixes of CJK keys
+    cjk_maxlen: int
+    bm25: dict[str, list[list[float]]]  # token -> [[idx, weight], ...]
+    translations: dict[str, list[str]] = field(default_factory=dict)
+
+    # -- matching -------------------------------------------------------------------------
+
+    def scan(self, text: str) -> Scan:
+        table = self.table
+        hits: dict[str, None] = {}
+        query: dict[str, None] = {}
+        tokens = latin_tokens(text)
+        count = len(tokens)
+        i = 0
+        multi = self.multi_starts
+        max_n = self.max_ngram
+        while i < count:
+            token = tokens[i]
+            matched = 0
+            if token in multi:
+                for n in range(min(max_n, count - i), 1, -1):
+                    key = " ".join(tokens[i : i + n])
+                    if key in table:
+                        hits[key] = None
+                        matched = n
+                        break
+            if not matched:
+                if token in table:
+                    hits[token] = None
+                matched = 1
+            i += matched
+        for token in tokens:
+            if len(token) > 1 and token not in _STOPWORDS and not token.isdigit():
+                query[token] = None
+        cjk_chars = 0
+        prefixes = self.cjk_prefixes
+        max_len = self.cjk_maxlen
+        for run_match in CJK_RUN.finditer(text):
+            run = run_match.group()
+            length = len(run)
+            cjk_chars += length
+            j = 0
+            while j < length - 1:
+                if run[j : j + 2] not in prefixes:
+                    j += 1
+                    continue
+                step = 1
+                for n in range(min(max_len, length - j), 1, -1):
+                    key = run[j : j + n]
+                    if key in table:
+                        hits[key] = None
+                        for translated in table[key][1]:
+                            for t in translated.split():
+                                query[t] = None
+                        step = n
+                        break
+                j += step
+        return Scan(tuple(hits), tuple(query), count, cjk_chars)
+
+    def rule_scores(self, scan: Scan) -> tuple[list[float], list[list[str]]]:
+        """Per-agent keyword score and the matched terms (the reasons)."""
+        scores = [0.0] * len(self.names)
+        evidence: list[list[str]] = [[] for _ in self.names]
+        table = self.table
+        for key in scan.hits:
+            postings, translations, _tags = table[key]
+            for idx, weight in postings:
+                scores[idx] += weight
+                evidence[idx].append(key)
+            for translated in translations:
+                entry = table.get(translated)
+                if entry is None:
+                    continue
+                for idx, weight in entry[0]:
+                    if translated in evidence[idx]:
+                        continue
+                    scores[idx] += weight * _TRANSLATION_FACTOR
+                    evidence[idx].append(f"{key}→{translated}")
+        return scores, evidence
+
+    def bm25_scores(self, scan: Scan) -> list[float]:
+        scores = [0.0] * len(self.names)
+        bm25 = self.bm25
+        for token in scan.query_tokens:
+            postings = bm25.get(token)
+            if postings:
+                for idx, weight in postings:
+                    scores[int(idx)] += weight
+        return scores
+
+    def tags(self, scan: Scan) -> list[tuple[str, str]]:
+        """(tag, matched key) for every taxonomy/complexity tag hit, in text order."""
+        out: list[tuple[str, str]] = []
+        table = self.table
+        for key in scan.hits:
+            for tag in table[key][2]:
+                out.append((tag, key))
+            for translated in table[key][1]:
+                entry = table.get(translated)
+                if entry is not None:
+                    for tag in entry[2]:
+                        out.append((tag, f"{key}→{translated}"))
+        return out
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "names": self.names,
+            "table": self.table,
+            "multi_starts": sorted(self.multi_starts),
+            "max_ngram": self.max_ngram,
+            "cjk_prefixes": sorted(self.cjk_prefixes),
+            "cjk_maxlen": self.cjk_maxlen,
+            "bm25": self.bm25,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CompiledIndex:
+        names = list(data["names"])
+        return cls(
+            names=names,
+            position={n: i for i, n in enumerate(names)},
+            table=dict(data["table"]),
+            multi_starts=set(data["multi_starts"]),
+            max_ngram=int(data["max_ngram"]),
+            cjk_prefixes=set(data["cjk_prefixes"]),
+            cjk_maxlen=int(data["cjk_maxlen"]),
+            bm25=dict(data["bm25"]),
+        )
+
+
+# -- compilation ------------------------------------------------------------------------------
+
+
+def _key(term: str) -> str:
+    """Table key of a term: stemmed tokens joined by spaces, or the CJK string itself.
+
+    Mixed-script terms ("组合式 api") cannot be matched as one unit by the two-alphabet
+    scan, and their Latin half alone would be a misleadingly generic key: they get no key.
+    """
+    term = term.strip()
+    if CJK_RUN.fullmatch(term):
+        return term
+    if CJK_RUN.search(term):
+        return ""
+    return " ".join(latin_tokens(term))
+
+
+def name_terms(name: str) -> list[str]:
+    """Knowledge words in an agent's name (``golang-pro`` → ``golang``)."""
+    parts = [p for p in name.replace("_", "-").split("-") if p]
+    return [p for p in parts if p not in _ROLE_WORDS and len(p) > 1]
+
+
+def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> CompiledIndex:
+    """Compile agents, the bilingual lexicon, the taxonomy and complexity signals."""
+    import json
+
+    names = [a.name for a in agents]
+    n_agents = max(len(agents), 1)
+    # key -> {agent idx: raw weight}
+    raw: dict[str, dict[int, float]] = {}
+    for idx, agent in enumerate(agents):
+        terms: dict[str, float] = {}
+        for term in (*agent.keywords, *agent.keywords_zh):
+            key = _key(term)
+            if key:
+                terms[key] = max(terms.get(key, 0.0), _PHRASE_BONUS if " " in key else 1.0)
+        # An agent without authored keywords (a user's Claude Code agent) is still matched by
+        # the knowledge words of its name; authored keywords already say what the name says.
+        if not agent.keywords and not agent.keywords_zh:
+            for term in name_terms(agent.name):
+                key = _key(term)
+                if key:
+                    terms[key] = max(terms.get(key, 0.0), _NAME_BONUS)
+        for key, weight in terms.items():
+            raw.setdefault(key, {})[idx] = weight
+    table: dict[str, list[Any]] = {}
+    for key in sorted(raw):
+        postings = raw[key]
+        idf = 1.0 + math.log(n_agents / len(postings))
+        table[key] = [[[idx, round(w * idf, 4)] for idx, w in sorted(postings.items())], [], []]
+
+    def entry(key: str) -> list[Any]:
+        return table.setdefault(key, [[], [], []])
+
+    for zh in sorted(lexicon):
+        translations = lexicon[zh]
+        if not isinstance(zh, str) or not CJK_RUN.fullmatch(zh) or len(zh) < 2:
+            continue
+        if not isinstance(translations, list):
+            continue
+        keys = [_key(str(t)) for t in translations if str(t).strip()]
+        entry(zh)[1] = sorted({k for k in keys if k})
+
+    try:
+        taxonomy = json.loads(TAXONOMY_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        taxonomy = {}
+    for domain in sorted(taxonomy.get("domains", {})):
+        spec = taxonomy["domains"][domain]
+        for term in (*spec.get("en", ()), *spec.get("zh", ())):
+            key = _key(str(term))
+            if key:
+                _add_tag(entry(key), f"domain:{domain}")
+    for stack in sorted(taxonomy.get("stack", {})):
+        for alias in (stack, *taxonomy["stack"][stack]):
+            key = _key(str(alias))
+            if key:
+                _add_tag(entry(key), f"stack:{stack}")
+    for signal, signal_terms in sorted(COMPLEXITY_SIGNALS.items()):
+        for term in signal_terms:
+            key = _key(term)
+            if key:
+                _add_tag(entry(key), f"signal:{signal}")
+
+    multi_starts = {k.split(" ")[0] for k in table if " " in k}
+    max_ngram = max((k.count(" ") + 1 for k in table if not CJK_RUN.fullmatch(k)), default=1)
+    cjk_keys = [k for k in table if CJK_RUN.fullmatch(k)]
+    return CompiledIndex(
+        names=names,
+        position={n: i for i, n in enumerate(names)},
+        table=table,
+        multi_starts=multi_starts,
+        max_ngram=min(max_ngram, 4),
+        cjk_prefixes={k[:2] for k in cjk_keys if len(k) >= 2},
+        cjk_maxlen=max((len(k) for k in cjk_keys), default=2),
+        bm25=_bm25(agents, n_agents),
+    )
+
+
+def _add_tag(entry: list[Any], tag: str) -> None:
+    if tag not in entry[2]:
+        entry[2].append(tag)
+        entry[2].sort()
+
+
+def _document(agent: AgentSpec) -> list[str]:
+    name = latin_tokens(" ".join(name_terms(agent.name)))
+    words = latin_tokens(" ".join((agent.description, *agent.keywords)))
+    return [
+        t
+        for t in (*name, *name, *name, *words)
+        if len(t) > 1 and t not in _STOPWORDS and not t.isdigit()
+    ]
+
+
+def _bm25(agents: Iterable[AgentSpec], n_agents: int) -> dict[str, list[list[float]]]:
+    docs = [_document(a) for a in agents]
+    avg = sum(len(d) for d in docs) / max(len(docs), 1) or 1.0
+    df: dict[str, int] = {}
+    for doc in docs:
+        for token in set(doc):
+            df[token] = df.get(token, 0) + 1
+    out: dict[str, list[list[float]]] = {}
+    for idx, doc in enumerate(docs):
+        tf: dict[str, int] = {}
+        for token in doc:
+            tf[token] = tf.get(token, 0) + 1
+        norm = _K1 * (1 - _B + _B * len(doc) / avg)
+        for token in sorted(tf):
+            idf = math.log(1 + (n_agents - df[token] + 0.5) / (df[token] + 0.5))
+            weight = idf * tf[token] * (_K1 + 1) / (tf[token] + norm)
+            out.setdefault(token, []).append([idx, round(weight, 4)])
+    return dict(sorted(out.items()))

@@ -1,0 +1,68 @@
+"""Text normalisation shared by the catalog compiler and the analyser.
+
+Both sides of every match go through the same functions, so a keyword written as
+"Next.js", "next js" or "NEXTJS" and a request saying "next.js" meet on the same key.
+Deterministic and dependency-free: no hash-seeded ordering anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["CJK_RUN", "MAX_TEXT_CHARS", "is_cjk", "latin_tokens", "normalize_request", "stem"]
+
+# Analysis reads at most this many characters of a request; the rest is kept in the plan's
+# brief but not scanned (a 1 MB request still plans in well under 50 ms).
+MAX_TEXT_CHARS = 20_000
+
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")
+CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_SPACE = re.compile(r"\s+")
+
+# Words whose plural/verb forms must not be stripped (they would collide or lose meaning).
+_KEEP = frozenset(
+    {"redis", "kubernetes", "postgres", "ios", "macos", "js", "css", "aws", "gcs", "s3", "sms",
+     "ens", "vs", "status", "canvas", "https", "series", "analysis", "axis", "bus", "less",
+     "sass", "nodejs", "nextjs", "vuejs", "dns", "cors", "ads", "ms", "process", "access",
+     "class", "pass", "unless", "tls", "ssl", "news", "apis", "gis", "kms", "ecs", "eks", "rds"}
+)
+
+
+def stem(token: str) -> str:
+    """A deliberately tiny English stemmer: plurals and common verb endings."""
+    if token in _KEEP or len(token) <= 3 or not token.isalpha():
+        return token
+    if token.endswith("ies") and len(token) > 4:
+        return token[:-3] + "y"
+    if token.endswith("sses"):
+        return token[:-2]
+    if token.endswith("ing") and len(token) > 5:
+        base = token[:-3]
+        if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "lsz":
+            base = base[:-1]  # running -> run
+        return base
+    if token.endswith("ed") and len(token) > 4:
+        base = token[:-2]
+        if len(base) > 2 and base[-1] == base[-2] and base[-1] not in "lsz":
+            base = base[:-1]
+        return base
+    if token.endswith("es") and len(token) > 4 and token[-3] in "sxz":
+        return token[:-2]
+    if token.endswith("s") and not token.endswith("ss") and not token.endswith("us"):
+        return token[:-1]
+    return token
+
+
+def latin_tokens(text: str) -> list[str]:
+    """Lower-cased, stemmed Latin/number tokens of ``text`` (CJK characters are skipped)."""
+    return [stem(t) for t in _TOKEN.findall(text.lower())]
+
+
+def is_cjk(text: str) -> bool:
+    return _CJK_CHAR.search(text) is not None
+
+
+def normalize_request(text: str) -> str:
+    """Whitespace-collapsed, stripped request: the key for plan ids and the plan cache."""
+    return _SPACE.sub(" ", text).strip()
