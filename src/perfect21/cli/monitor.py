@@ -153,8 +153,7 @@ def alerts() -> None:
 @click.option("--rules", type=click.Path(path_type=Path), default=None, help="Alert rules file.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--run-actions", is_flag=True, help="Also run the actions of firing alerts.")
-@click.pass_context
-def check(ctx: click.Context, rules: Path | None, fmt: str, run_actions: bool) -> None:
+def check(rules: Path | None, fmt: str, run_actions: bool) -> None:
     """Evaluate the rules now against this process; exit 1 if any alert fires.
 
     A one-shot check has no history, so `for:` durations are not waited for. Rules whose
@@ -196,4 +195,6 @@ def check(ctx: click.Context, rules: Path | None, fmt: str, run_actions: bool) -
         click.echo(f"{len(firing)} firing of {len(evaluation.results)} rules ({mon.rules.source})",
                    err=True)  # fmt: skip
     if firing:
-        ctx.exit(1)
+        # Not ctx.exit(1): with standalone_mode=False click returns that code from main()
+        # and _app.run() would drop it.
+        raise SystemExit(1)

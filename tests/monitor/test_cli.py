@@ -1,0 +1,88 @@
+"""``perfect21 monitor``, ``metrics`` and ``alerts check`` as real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def p21(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "perfect21", *args],
+        capture_output=True, text=True, timeout=60, cwd=cwd, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def test_metrics_prints_prometheus_text() -> None:
+    done = p21("metrics")
+    assert done.returncode == 0, done.stderr
+    names = {f.name for f in text_string_to_metric_families(done.stdout)}
+    assert {"perfect21_memory_rss_mb", "perfect21_memory_peak_mb"} <= names
+
+
+def test_monitor_without_tty_prints_one_json_snapshot() -> None:
+    done = p21("monitor")
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["memory"]["current_mb"] > 0 and status["memory"]["accepting"] is True
+    assert len(status["rules"]) == 3 and status["firing"] == []
+    assert json.loads(p21("monitor", "--once", "--format", "json").stdout)["memory"]
+
+
+def test_alerts_check_quiet_exits_0() -> None:
+    done = p21("alerts", "check")
+    assert done.returncode == 0, done.stderr
+    assert "INACTIVE  MemoryLeak" in done.stdout
+    assert "NO_DATA   PerformanceRegression" in done.stdout
+
+
+def test_alerts_check_firing_exits_1(tmp_path: Path) -> None:
+    """A rule that holds in this process (RSS > 1 MiB) fires at once: exit status 1."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "rules:\n  - name: Tiny\n    condition: {metric: memory_rss_mb, operator: '>',"
+        " threshold: 1}\n    for: 10m\n    severity: info\n    actions: [log]\n"
+    )
+    done = p21("alerts", "check", "--rules", str(rules), "--format", "json")
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["firing"] == ["Tiny"]
+
+
+def test_alerts_check_invalid_file_exits_2_with_line(tmp_path: Path) -> None:
+    rules = tmp_path / "bad.yaml"
+    rules.write_text(
+        "rules:\n  - name: X\n    condition: {metric: m, operator: '~', threshold: 1}\n"
+        "    severity: info\n    actions: [log]\n"
+    )
+    done = p21("alerts", "check", "--rules", str(rules))
+    assert done.returncode == 2
+    assert f"{rules}:3:" in done.stderr and "operator" in done.stderr
+    missing = p21("alerts", "check", "--rules", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+@pytest.mark.parametrize("args", [["monitor"], ["metrics"], ["alerts"], ["alerts", "check"]])
+def test_help_has_examples(args: list[str]) -> None:
+    done = p21(*args, "--help")
+    assert done.returncode == 0 and "Examples" in done.stdout
+
+
+def test_memory_limit_param_type() -> None:
+    import click
+    from click.testing import CliRunner
+
+    from perfect21.cli.monitor import MEMORY_LIMIT
+
+    @click.command()
+    @click.option("--memory-limit", type=MEMORY_LIMIT)
+    def cmd(memory_limit: float) -> None:
+        click.echo(repr(memory_limit))
+
+    assert CliRunner().invoke(cmd, ["--memory-limit", "1.5GB"]).output == "1536.0\n"
+    bad = CliRunner().invoke(cmd, ["--memory-limit", "lots"])
+    assert bad.exit_code == 2 and "invalid memory limit" in bad.output
