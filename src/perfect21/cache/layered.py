@@ -1,0 +1,451 @@
+"""The layered cache: L1 memory ▸ L2 Redis ▸ L3 disk, read-through, write-through.
+
+* **Read-through with promotion**: a key found in L2 is copied into L1 and L3, one found in
+  L3 into L1 and L2, so the next read is served higher up (and a teammate's result lands on
+  this disk).
+* **Write-through**: :meth:`set` encodes once, stores in L1 and writes L2 and L3 together.
+* **Single-flight**: :meth:`get_or_compute` runs ``compute`` once per key however many
+  coroutines miss on it at the same time; the others await that result (stampede protection).
+* **Namespaces with a version**: every key is stored as ``<namespace>/v<version>/<key>``;
+  bumping the version (new catalog or result format) makes old entries unreachable.
+* **Warming**: :meth:`warm` loads L3's most used keys of the namespace into L1.
+* **Predictive prefetch**: reads carrying a ``session`` feed a
+  :class:`~perfect21.cache.predictive.MarkovPredictor`; predicted keys missing from L1 are
+  fetched from L2/L3 in background tasks (at most ``max_prefetch_inflight`` at once, the rest
+  dropped), never computed.
+* **Invalidation**: other processes' writes reach this L1 through L2's pub/sub channel.
+
+Failures of L2/L3 never reach callers (the tiers answer "miss"); only misuse does — a value
+that cannot be serialised raises :class:`~perfect21._errors.CacheError` naming the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from perfect21.cache.base import CacheTier, Level, decode_value, encode_value
+from perfect21.cache.memory import MemoryCache
+from perfect21.cache.predictive import MarkovPredictor
+from perfect21.cache.stats import CacheStats
+
+if TYPE_CHECKING:
+    from perfect21._config import Config
+
+__all__ = ["Hit", "LayeredCache", "open_cache"]
+
+log = logging.getLogger("perfect21.cache")
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A value and the level that served it."""
+
+    value: Any
+    level: Level
+
+
+class LayeredCache:
+    """See the module docstring. Use as ``async with LayeredCache(...) as cache:``."""
+
+    def __init__(
+        self,
+        *,
+        l1: MemoryCache | None = None,
+        l2: CacheTier | None = None,
+        l3: CacheTier | None = None,
+        namespace: str = "default",
+        version: int = 1,
+        ttl_s: float = 0.0,
+        predictor: MarkovPredictor | None = None,
+        max_prefetch_inflight: int = 8,
+    ) -> None:
+        if "/" in namespace or not namespace:
+            raise ValueError("namespace must be a non-empty name without '/'")
+        self.namespace = namespace
+        self.version = version
+        self.prefix = f"{namespace}/v{version}/"
+        self.ttl_s = ttl_s
+        self.l1 = l1 if l1 is not None else MemoryCache(10_000, 64 * 1024 * 1024)
+        self.l1.on_evict = self._on_l1_evict
+        self.l2 = l2
+        self.l3 = l3
+        self.predictor = predictor
+        self.max_prefetch_inflight = max_prefetch_inflight
+        self.stats = CacheStats()
+        self._flights: dict[str, asyncio.Future[Any]] = {}
+        self._prefetching: dict[str, asyncio.Task[None]] = {}
+        self._prefetched: OrderedDict[Hashable, None] = OrderedDict()
+        self._started = False
+        self._closed = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def __aenter__(self) -> LayeredCache:
+        self._start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        listen = getattr(self.l2, "listen", None)
+        if listen is not None:
+            listen(self._on_invalidate)
+
+    async def aclose(self) -> None:
+        """Stop background work, persist cumulative counters in L3, close the tiers."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._prefetching.values()):
+            task.cancel()
+        await asyncio.gather(*self._prefetching.values(), return_exceptions=True)
+        add_counters = getattr(self.l3, "add_counters", None)
+        if add_counters is not None:
+            s = self.stats
+            await add_counters(
+                {
+                    "requests": s.requests,
+                    "l1_hits": s.l1.hits,
+                    "l2_hits": s.l2.hits,
+                    "l3_hits": s.l3.hits,
+                    "computes": s.computes,
+                    "prefetch_loaded": s.prefetch.loaded,
+                    "prefetch_used": s.prefetch.used,
+                }
+            )
+        for tier in (self.l2, self.l3):
+            if tier is not None:
+                await tier.aclose()
+
+    # -- keys -------------------------------------------------------------------------------
+    def full_key(self, key: str) -> str:
+        return self.prefix + key
+
+    # -- reads ------------------------------------------------------------------------------
+    async def get(self, key: str, *, session: str | None = None) -> Any:
+        """The value for ``key`` from the highest level that has it, or ``None``."""
+        hit = await self.lookup(key, session=session)
+        return None if hit is None else hit.value
+
+    async def lookup(self, key: str, *, session: str | None = None) -> Hit | None:
+        """Like :meth:`get`, but says which level served the value."""
+        self._start()
+        full = self.prefix + key
+        stats = self.stats
+        stats.requests += 1
+        started = time.perf_counter()
+        value = self.l1.get(full)
+        if value is not None:
+            stats.l1.hit(0, time.perf_counter() - started)
+            if full in self._prefetched:
+                del self._prefetched[full]
+                stats.prefetch.used += 1
+            hit: Hit | None = Hit(value, Level.L1)
+        else:
+            stats.l1.miss(time.perf_counter() - started)
+            hit = await self._lookup_lower(full)
+        if session is not None and self.predictor is not None:
+            self._predict(session, key)
+        return hit
+
+    async def _lookup_lower(self, full: str) -> Hit | None:
+        for level, tier in ((Level.L2, self.l2), (Level.L3, self.l3)):
+            if tier is None:
+                continue
+            stats = self.stats.level(level.value)
+            started = time.perf_counter()
+            data = await tier.get(full)
+            elapsed = time.perf_counter() - started
+            if data is None:
+                stats.miss(elapsed)
+                continue
+            value = self._decode(full, data, tier)
+            if value is None:
+                stats.miss(elapsed)
+                continue
+            stats.hit(len(data), elapsed)
+            await self._promote(full, value, data, found_in=level)
+            return Hit(value, level)
+        return None
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """Values of the ``keys`` found at any level (one MGET / one query per level)."""
+        self._start()
+        found: dict[str, Any] = {}
+        missing: list[str] = []
+        for key in keys:
+            self.stats.requests += 1
+            value = self.l1.get(self.prefix + key)
+            if value is None:
+                self.stats.l1.misses += 1
+                missing.append(self.prefix + key)
+            else:
+                self.stats.l1.hits += 1
+                found[key] = value
+        for level, tier in ((Level.L2, self.l2), (Level.L3, self.l3)):
+            if tier is None or not missing:
+                continue
+            stats = self.stats.level(level.value)
+            datas = await tier.get_many(missing)
+            for full, data in datas.items():
+                value = self._decode(full, data, tier)
+                if value is None:
+                    continue
+                stats.hit(len(data), 0.0)
+                found[full[len(self.prefix) :]] = value
+                await self._promote(full, value, data, found_in=level)
+            stats.misses += len(missing) - len(datas)
+            missing = [k for k in missing if k not in datas]
+        return found
+
+    def _decode(self, full: str, data: bytes, tier: CacheTier) -> Any:
+        try:
+            return decode_value(data)
+        except ValueError as exc:
+            log.warning("cache %s: entry %r is unreadable (%s); dropped", tier.name, full, exc)
+            asyncio.get_running_loop().create_task(tier.delete(full))
+            return None
+
+    async def _promote(self, full: str, value: Any, data: bytes, *, found_in: Level) -> None:
+        self.l1.set(full, value, size=len(data), ttl_s=self.ttl_s)
+        writes = []
+        if found_in is Level.L3 and self.l2 is not None:
+            writes.append(self.l2.set(full, data, ttl_s=self.ttl_s))
+        if found_in is Level.L2 and self.l3 is not None:
+            writes.append(self.l3.set(full, data, ttl_s=self.ttl_s))
+        if writes:
+            await asyncio.gather(*writes)
+
+    # -- writes -----------------------------------------------------------------------------
+    async def set(self, key: str, value: Any, *, ttl_s: float | None = None) -> None:
+        """Store ``value`` at every level; CacheError (naming ``key``) if it cannot be encoded."""
+        self._start()
+        data = encode_value(key, value)
+        full = self.prefix + key
+        ttl = self.ttl_s if ttl_s is None else ttl_s
+        self._forget_prefetched(full)
+        self.l1.set(full, value, size=len(data), ttl_s=ttl)
+        self.stats.l1.wrote(len(data))
+        writes = []
+        for level, tier in ((Level.L2, self.l2), (Level.L3, self.l3)):
+            if tier is not None:
+                self.stats.level(level.value).wrote(len(data))
+                writes.append(tier.set(full, data, ttl_s=ttl))
+        await asyncio.gather(*writes)
+
+    async def delete(self, key: str) -> None:
+        full = self.prefix + key
+        self._forget_prefetched(full)
+        self.l1.delete(full)
+        for tier in (self.l2, self.l3):
+            if tier is not None:
+                await tier.delete(full)
+
+    async def clear(
+        self, levels: Sequence[Level] | None = None, *, all_namespaces: bool = True
+    ) -> dict[str, int]:
+        """Empty the given levels (all by default); other processes drop their L1 too."""
+        chosen = set(levels or (Level.L1, Level.L2, Level.L3))
+        prefix = "" if all_namespaces else self.prefix
+        removed: dict[str, int] = {}
+        if Level.L1 in chosen:
+            removed["l1"] = len(self.l1)
+            self.l1.clear()
+            self._prefetched.clear()
+            publish = getattr(self.l2, "publish_clear", None)
+            if publish is not None and Level.L2 not in chosen:
+                await publish(prefix)
+        if Level.L2 in chosen and self.l2 is not None:
+            removed["l2"] = await self.l2.clear(prefix)
+        if Level.L3 in chosen and self.l3 is not None:
+            removed["l3"] = await self.l3.clear(prefix)
+        return removed
+
+    async def get_or_compute(
+        self,
+        key: str,
+        compute: Callable[[], Awaitable[Any]],
+        *,
+        ttl_s: float | None = None,
+        session: str | None = None,
+        refresh: bool = False,
+    ) -> Any:
+        """The cached value, or ``await compute()`` stored at every level.
+
+        Concurrent callers missing on the same key share one ``compute`` (single-flight);
+        an exception from ``compute`` reaches all of them and nothing is cached.
+        """
+        if not refresh:
+            hit = await self.lookup(key, session=session)
+            if hit is not None:
+                return hit.value
+        full = self.prefix + key
+        flight = self._flights.get(full)
+        if flight is not None:
+            self.stats.singleflight_joins += 1
+            return await asyncio.shield(flight)
+        flight = asyncio.get_running_loop().create_future()
+        self._flights[full] = flight
+        try:
+            value = await compute()
+            self.stats.computes += 1
+            await self.set(key, value, ttl_s=ttl_s)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                flight.cancel()
+            else:
+                flight.set_exception(exc)
+                flight.exception()  # retrieved: no "never retrieved" noise when nobody waits
+            raise
+        else:
+            flight.set_result(value)
+            return value
+        finally:
+            self._flights.pop(full, None)
+
+    # -- warming ----------------------------------------------------------------------------
+    async def warm(self, limit: int | None = None, *, to_l2: bool = False) -> int:
+        """Load the namespace's most used L3 keys into L1 (and L2 if ``to_l2``); return count."""
+        most_used = getattr(self.l3, "most_used", None)
+        if most_used is None or self.l3 is None:
+            return 0
+        limit = max(1, self.l1.max_entries // 2) if limit is None else limit
+        keys = [k for k, _ in await most_used(self.prefix, limit)]
+        datas = await self.l3.get_many(keys)
+        loaded = 0
+        for full, data in datas.items():
+            value = self._decode(full, data, self.l3)
+            if value is None:
+                continue
+            self.l1.set(full, value, size=len(data), ttl_s=self.ttl_s)
+            loaded += 1
+        if to_l2 and self.l2 is not None and datas:
+            await self.l2.set_many(datas, ttl_s=self.ttl_s)
+        return loaded
+
+    # -- prefetch ---------------------------------------------------------------------------
+    def _predict(self, session: str, key: str) -> None:
+        assert self.predictor is not None
+        for predicted in self.predictor.observe(session, key):
+            full = self.prefix + predicted
+            if full in self.l1 or full in self._prefetching or full in self._flights:
+                continue
+            if len(self._prefetching) >= self.max_prefetch_inflight:
+                self.stats.prefetch.dropped += 1
+                continue
+            self.stats.prefetch.issued += 1
+            task = asyncio.get_running_loop().create_task(self._prefetch(full))
+            self._prefetching[full] = task
+
+    async def _prefetch(self, full: str) -> None:
+        try:
+            for tier in (self.l2, self.l3):
+                if tier is None:
+                    continue
+                data = await tier.get(full)
+                if data is None:
+                    continue
+                if full in self.l1:  # a read got there first
+                    return
+                try:
+                    value = decode_value(data)
+                except ValueError:
+                    return
+                self.l1.set(full, value, size=len(data), ttl_s=self.ttl_s)
+                if full in self.l1:
+                    self.stats.prefetch.loaded += 1
+                    self._prefetched[full] = None
+                    while len(self._prefetched) > self.l1.max_entries:
+                        self._prefetched.popitem(last=False)
+                        self.stats.prefetch.wasted += 1
+                return
+            self.stats.prefetch.not_found += 1
+        finally:
+            self._prefetching.pop(full, None)
+
+    async def prefetch_idle(self) -> None:
+        """Wait until the background prefetches started so far have finished."""
+        while self._prefetching:
+            await asyncio.gather(*list(self._prefetching.values()), return_exceptions=True)
+
+    def _forget_prefetched(self, full: Hashable) -> None:
+        if full in self._prefetched:
+            del self._prefetched[full]
+            self.stats.prefetch.wasted += 1
+
+    # -- callbacks --------------------------------------------------------------------------
+    def _on_l1_evict(self, key: Hashable, value: Any) -> None:
+        self.stats.l1.evictions += 1
+        self._forget_prefetched(key)
+
+    def _on_invalidate(self, op: str, key: str) -> None:
+        if op in ("set", "del"):
+            self._forget_prefetched(key)
+            self.l1.delete(key)
+        elif op == "clear":
+            for k in self.l1.key_list():
+                if isinstance(k, str) and k.startswith(key):
+                    self.l1.delete(k)
+        elif op == "resync":
+            self.l1.clear()
+            self._prefetched.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters of every level plus tier details (the metrics helper reads this)."""
+        snap = self.stats.snapshot()
+        snap["namespace"] = self.prefix
+        snap["levels"]["l1"].update(
+            entries=len(self.l1),
+            bytes=self.l1.bytes_used,
+            max_entries=self.l1.max_entries,
+            max_bytes=self.l1.max_bytes,
+        )
+        for name, tier in (("l2", self.l2), ("l3", self.l3)):
+            snap["levels"][name]["enabled"] = tier is not None
+            if tier is not None:
+                snap["levels"][name].update(tier.stats())
+        snap["levels"]["l1"]["enabled"] = True
+        return snap
+
+
+def open_cache(
+    config: Config,
+    *,
+    namespace: str = "default",
+    version: int = 1,
+    use_l2: bool = True,
+    max_backoff_s: float = 10.0,
+) -> LayeredCache:
+    """The cache that ``config`` describes: L1 always, L2 if ``redis_url``, L3 under home.
+
+    The returned cache is not started; use ``async with open_cache(config) as cache:``.
+    """
+    from perfect21.cache.disk import DiskTier
+
+    l2: CacheTier | None = None
+    if use_l2 and config.redis_url:
+        from perfect21.cache.redis import RedisTier
+
+        l2 = RedisTier(config.redis_url, max_backoff_s=max_backoff_s)
+    l3 = DiskTier(config.home / "cache" / "l3.sqlite", config.cache_l3_bytes)
+    predictor = MarkovPredictor() if config.cache_prefetch else None
+    return LayeredCache(
+        l1=MemoryCache(
+            config.cache_l1_entries, config.cache_l1_bytes, default_ttl_s=config.cache_ttl_s
+        ),
+        l2=l2,
+        l3=l3,
+        namespace=namespace,
+        version=version,
+        ttl_s=config.cache_ttl_s,
+        predictor=predictor,
+    )
