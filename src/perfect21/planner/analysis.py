@@ -21,18 +21,24 @@ from perfect21.planner.models import Analysis, Complexity
 
 __all__ = ["analyse", "features"]
 
-# "40 services", "400 components", "15 万行", "3 个 k8s 集群", "1M users" …
-_SCALE = re.compile(
-    r"(\d[\d,.]*\s*(?:k|m|万|千|百万|亿)?)\s*(?:个|多个|多|套|张)?\s*(?:[a-z0-9]+\s*)?"
+# "40 services", "400 components", "15 万行", "3 个 k8s 集群", "1M users" …: a number, then
+# (anchored right after it) an optional magnitude, measure word and qualifier, then a unit.
+_NUMBER = re.compile(r"\d[\d,.]*")
+_UNIT = re.compile(
+    r"\s*(k|m|万|千|百万|亿)?\s*(?:个|多个|多|套|张)?\s*(?:[a-z0-9]+\s*)?"
     r"(services|microservices|components|modules|tables|teams|repos|repositories|pages|screens|"
     r"endpoints|apis|lines|loc|users|tenants|regions|countries|clusters|nodes|accounts|devices|"
     r"服务|微服务|组件|模块|表|团队|仓库|页面|接口|行|用户|租户|地区|国家|集群|节点|门店|账号|设备)",
-    re.IGNORECASE,
 )
-_SENTENCE = re.compile(r"[.;!?。；！？]\s|[。；！？]|\n")
-_LIST_ITEM = re.compile(r",|，|、|\band\b|\bplus\b|\d\)|（\d）|^\s*[-*]\s", re.MULTILINE)
-_CODE = re.compile(r"(?:\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d+)|(?:^\s+at\s)|(?:\w+Error\b)"
-                   r"|(?:\w+Exception\b)|(?:^\s*File \")", re.MULTILINE)
+_SENTENCE_MARKS = (". ", "; ", "! ", "? ", "。", "；", "！", "？", "\n")
+_LIST_MARKS = (",", "，", "、", " and ", " plus ", "\n- ", "\n* ", "；")
+# A pasted error: file:line, a Java/JS stack frame, an ...Error/...Exception name, a Python
+# traceback line. Literal anchors only (no leading \w+) so it never backtracks on long text.
+_CODE = re.compile(
+    r"\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d+|^\s+at\s|[a-z](?:Error|Exception)\b"
+    r"|^\s*File \"",
+    re.MULTILINE,
+)
 
 _LOC = {Complexity.SIMPLE: 60, Complexity.MEDIUM: 400, Complexity.COMPLEX: 2500}
 _MODULES = {Complexity.SIMPLE: 1, Complexity.MEDIUM: 3, Complexity.COMPLEX: 6}
@@ -66,6 +72,19 @@ def _big(value: float, unit: str) -> bool:
     return value >= 3  # services, teams, regions, clusters, accounts …
 
 
+def _scale_mentions(text: str) -> list[str]:
+    found: list[str] = []
+    lowered = text.lower()
+    for number in _NUMBER.finditer(lowered):
+        unit = _UNIT.match(lowered, number.end())
+        if unit is None:
+            continue
+        value = _number(number.group() + (unit.group(1) or ""))
+        if _big(value, unit.group(2)):
+            found.append(text[number.start() : unit.end()].strip())
+    return found
+
+
 def features(
     text: str, scan: Scan, index: CompiledIndex, *, agent_breadth: int
 ) -> tuple[dict[str, float], dict[str, list[str]], list[str]]:
@@ -78,12 +97,11 @@ def features(
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
     domains = [t for t in buckets if t.startswith("domain:")]
     stack = [t for t in buckets if t.startswith("stack:")]
-    scale = [m.group(0).strip() for m in _SCALE.finditer(text)
-             if _big(_number(m.group(1)), m.group(2))]
+    scale = _scale_mentions(text)
     vector = {
         "log_words": math.log1p(words),
-        "sentences": min(len(_SENTENCE.findall(text)), 8) / 4,
-        "list_items": min(len(_LIST_ITEM.findall(text)), 12) / 4,
+        "sentences": min(sum(text.count(mark) for mark in _SENTENCE_MARKS), 8) / 4,
+        "list_items": min(sum(text.count(mark) for mark in _LIST_MARKS), 12) / 4,
         "domains": min(len(domains), 6) / 3,
         "stack": min(len(stack), 6) / 3,
         "breadth": min(agent_breadth, 8) / 4,

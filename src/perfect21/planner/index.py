@@ -32,7 +32,7 @@ __all__ = ["FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
 
 # Bump when the compiled form or the scoring inputs change: invalidates disk caches and
 # changes every plan id (catalog_version includes it).
-FORMAT_VERSION = "p21-index-8"
+FORMAT_VERSION = "p21-index-9"
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -243,8 +243,7 @@ class CompiledIndex:
     table: dict[str, list[Any]]
     multi_starts: set[str]  # first tokens of multi-token Latin keys
     max_ngram: int
-    cjk_prefixes: set[str]  # 2-char prefixes of CJK keys
-    cjk_maxlen: int
+    cjk_lengths: dict[str, list[int]]  # 2-char prefix -> lengths of CJK keys, longest first
     bm25: dict[str, list[list[float]]]  # token -> [[idx, weight], ...]
     translations: dict[str, list[str]] = field(default_factory=dict)
 
@@ -256,81 +255,90 @@ class CompiledIndex:
         query: dict[str, None] = {}
         tokens = latin_tokens(text)
         count = len(tokens)
-        i = 0
         multi = self.multi_starts
         max_n = self.max_ngram
+        stop = _STOPWORDS
+        i = 0
         while i < count:
             token = tokens[i]
-            matched = 0
+            if token not in stop and len(token) > 1 and not token.isdigit():
+                query[token] = None
             if token in multi:
                 for n in range(min(max_n, count - i), 1, -1):
                     key = " ".join(tokens[i : i + n])
                     if key in table:
                         hits[key] = None
-                        matched = n
+                        for extra in tokens[i + 1 : i + n]:
+                            if extra not in stop:
+                                query[extra] = None
+                        i += n
                         break
-            if not matched:
-                if token in table:
-                    hits[token] = None
-                matched = 1
-            i += matched
-        for token in tokens:
-            if len(token) > 1 and token not in _STOPWORDS and not token.isdigit():
-                query[token] = None
+                else:
+                    if token in table:
+                        hits[token] = None
+                    i += 1
+                continue
+            if token in table:
+                hits[token] = None
+            i += 1
         cjk_chars = 0
-        prefixes = self.cjk_prefixes
-        max_len = self.cjk_maxlen
+        lengths = self.cjk_lengths
         for run_match in CJK_RUN.finditer(text):
             run = run_match.group()
-            length = len(run)
-            cjk_chars += length
+            size = len(run)
+            cjk_chars += size
             j = 0
-            while j < length - 1:
-                if run[j : j + 2] not in prefixes:
+            while j < size - 1:
+                candidates = lengths.get(run[j : j + 2])
+                if candidates is None:
                     j += 1
                     continue
                 step = 1
-                for n in range(min(max_len, length - j), 1, -1):
-                    key = run[j : j + n]
-                    if key in table:
-                        hits[key] = None
-                        for translated in table[key][1]:
-                            for t in translated.split():
-                                query[t] = None
-                        step = n
-                        break
+                for n in candidates:
+                    if j + n <= size:
+                        key = run[j : j + n]
+                        if key in table:
+                            hits[key] = None
+                            for translated in table[key][1]:
+                                for t in translated.split():
+                                    query[t] = None
+                            step = n
+                            break
                 j += step
         return Scan(tuple(hits), tuple(query), count, cjk_chars)
 
-    def rule_scores(self, scan: Scan) -> tuple[list[float], list[list[str]]]:
-        """Per-agent keyword score and the matched terms (the reasons)."""
-        scores = [0.0] * len(self.names)
-        evidence: list[list[str]] = [[] for _ in self.names]
+    def rule_scores(self, scan: Scan) -> tuple[dict[int, float], dict[int, list[str]]]:
+        """Keyword score and matched terms (the reasons) of every agent that matched."""
+        scores: dict[int, float] = {}
+        evidence: dict[int, list[str]] = {}
         table = self.table
         for key in scan.hits:
             postings, translations, _tags = table[key]
             for idx, weight in postings:
-                scores[idx] += weight
-                evidence[idx].append(key)
+                scores[idx] = scores.get(idx, 0.0) + weight
+                evidence.setdefault(idx, []).append(key)
             for translated in translations:
                 entry = table.get(translated)
                 if entry is None:
                     continue
                 for idx, weight in entry[0]:
-                    if translated in evidence[idx]:
+                    seen = evidence.setdefault(idx, [])
+                    if translated in seen:
                         continue
-                    scores[idx] += weight * _TRANSLATION_FACTOR
-                    evidence[idx].append(f"{key}→{translated}")
+                    scores[idx] = scores.get(idx, 0.0) + weight * _TRANSLATION_FACTOR
+                    seen.append(f"{key}→{translated}")
         return scores, evidence
 
-    def bm25_scores(self, scan: Scan) -> list[float]:
-        scores = [0.0] * len(self.names)
+    def bm25_scores(self, scan: Scan) -> dict[int, float]:
+        """BM25 relevance of every agent whose document shares a token with the request."""
+        scores: dict[int, float] = {}
         bm25 = self.bm25
         for token in scan.query_tokens:
             postings = bm25.get(token)
             if postings:
                 for idx, weight in postings:
-                    scores[int(idx)] += weight
+                    i = int(idx)
+                    scores[i] = scores.get(i, 0.0) + weight
         return scores
 
     def tags(self, scan: Scan) -> list[tuple[str, str]]:
@@ -355,8 +363,7 @@ class CompiledIndex:
             "table": self.table,
             "multi_starts": sorted(self.multi_starts),
             "max_ngram": self.max_ngram,
-            "cjk_prefixes": sorted(self.cjk_prefixes),
-            "cjk_maxlen": self.cjk_maxlen,
+            "cjk_lengths": self.cjk_lengths,
             "bm25": self.bm25,
         }
 
@@ -369,8 +376,7 @@ class CompiledIndex:
             table=dict(data["table"]),
             multi_starts=set(data["multi_starts"]),
             max_ngram=int(data["max_ngram"]),
-            cjk_prefixes=set(data["cjk_prefixes"]),
-            cjk_maxlen=int(data["cjk_maxlen"]),
+            cjk_lengths={k: list(v) for k, v in data["cjk_lengths"].items()},
             bm25=dict(data["bm25"]),
         )
 
@@ -462,15 +468,17 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
 
     multi_starts = {k.split(" ")[0] for k in table if " " in k}
     max_ngram = max((k.count(" ") + 1 for k in table if not CJK_RUN.fullmatch(k)), default=1)
-    cjk_keys = [k for k in table if CJK_RUN.fullmatch(k)]
+    cjk_lengths: dict[str, list[int]] = {}
+    for key in table:
+        if CJK_RUN.fullmatch(key) and len(key) >= 2:
+            cjk_lengths.setdefault(key[:2], []).append(len(key))
     return CompiledIndex(
         names=names,
         position={n: i for i, n in enumerate(names)},
         table=table,
         multi_starts=multi_starts,
         max_ngram=min(max_ngram, 4),
-        cjk_prefixes={k[:2] for k in cjk_keys if len(k) >= 2},
-        cjk_maxlen=max((len(k) for k in cjk_keys), default=2),
+        cjk_lengths={p: sorted(set(v), reverse=True) for p, v in sorted(cjk_lengths.items())},
         bm25=_bm25(agents, n_agents),
     )
 

@@ -29,30 +29,34 @@ TeamBounds = dict[Complexity, tuple[int, int]]
 
 @dataclass(frozen=True, slots=True)
 class Scores:
-    total: tuple[float, ...]
-    rule: tuple[float, ...]
-    bm25: tuple[float, ...]
-    evidence: tuple[tuple[str, ...], ...]
+    """Sparse scores: only agents with any evidence appear (agent index → value)."""
+
+    total: dict[int, float]
+    rule: dict[int, float]
+    bm25: dict[int, float]
+    evidence: dict[int, list[str]]
 
     def breadth(self) -> int:
         """How many agents clear the selection floor (a complexity signal)."""
-        top = max(self.total, default=0.0)
+        top = max(self.total.values(), default=0.0)
         floor = max(MIN_SCORE, RELATIVE_FLOOR * top)
-        return sum(1 for s in self.total if s >= floor)
+        return sum(1 for s in self.total.values() if s >= floor)
 
 
 def score_agents(index: CompiledIndex, scan: Scan) -> Scores:
     rule, evidence = index.rule_scores(scan)
     bm25 = index.bm25_scores(scan)
-    total = tuple(round(r + BM25_WEIGHT * b, 4) for r, b in zip(rule, bm25, strict=True))
-    return Scores(total, tuple(rule), tuple(bm25), tuple(tuple(e) for e in evidence))
+    total = dict(rule)
+    for idx, value in bm25.items():
+        total[idx] = total.get(idx, 0.0) + BM25_WEIGHT * value
+    return Scores(total, rule, bm25, evidence)
 
 
 def _reasons(scores: Scores, idx: int) -> tuple[str, ...]:
     reasons: list[str] = []
-    if scores.evidence[idx]:
+    if scores.evidence.get(idx):
         reasons.append("matched: " + ", ".join(scores.evidence[idx][:8]))
-    if scores.bm25[idx] > 0:
+    if scores.bm25.get(idx, 0.0) > 0:
         reasons.append(f"description relevance {scores.bm25[idx]:.2f}")
     return tuple(reasons)
 
@@ -65,28 +69,30 @@ def choose_team(
 ) -> tuple[tuple[AgentChoice, ...], tuple[Rejection, ...]]:
     """The chosen agents (best first) and the notable rejections, with reasons."""
     low, high = bounds[complexity]
-    order = sorted(range(len(agents)), key=lambda i: (-scores.total[i], agents[i].name))
-    top = scores.total[order[0]] if order else 0.0
+    total = scores.total
+    rule = scores.rule
+    order = sorted(total, key=lambda i: (-total[i], agents[i].name))
+    top = total[order[0]] if order else 0.0
     floor = max(MIN_SCORE, RELATIVE_FLOOR * top)
     fill_floor = max(MIN_SCORE, RELATIVE_FLOOR_TO_FILL * top)
     chosen: list[int] = [
         i for i in order
-        if scores.total[i] >= floor
-        and (scores.rule[i] > 0 or scores.total[i] >= MIN_SCORE_DESCRIPTION_ONLY)
+        if total[i] >= floor and (rule.get(i, 0.0) > 0 or total[i] >= MIN_SCORE_DESCRIPTION_ONLY)
     ][:high]
     for i in order:
         if len(chosen) >= low:
             break
         # Filling up to the minimum team size needs keyword evidence, not just word overlap
         # with a description: the team is never padded with agents the request did not ask for.
-        if i not in chosen and scores.total[i] >= fill_floor and scores.rule[i] > 0:
+        if i not in chosen and total[i] >= fill_floor and rule.get(i, 0.0) > 0:
             chosen.append(i)
     extra: dict[int, str] = {}
     if not chosen:
-        fallback = next((agents.index(a) for n in FALLBACK for a in agents if a.name == n), None)
-        if fallback is None and order:
-            fallback = order[0]
-        if fallback is not None:
+        names = [a.name for a in agents]
+        fallback = next((names.index(n) for n in FALLBACK if n in names), None)
+        if fallback is None:
+            fallback = order[0] if order else 0
+        if agents:
             chosen.append(fallback)
             extra[fallback] = "no agent matched the request strongly; generalist fallback"
     if (
@@ -96,6 +102,9 @@ def choose_team(
         and not any(agents[i].stage == "verify" for i in chosen)
     ):
         verify = [i for i in order if agents[i].stage == "verify" and i not in chosen]
+        if not verify:
+            verify = [i for i, a in enumerate(agents) if a.name in VERIFY_COMPLEMENT]
+            verify.sort(key=lambda i: VERIFY_COMPLEMENT.index(agents[i].name))
         preferred = [i for n in VERIFY_COMPLEMENT for i in verify if agents[i].name == n]
         candidates = preferred or verify
         if candidates:
@@ -105,20 +114,22 @@ def choose_team(
     choices = tuple(
         AgentChoice(
             agents[i].name,
-            scores.total[i],
+            total.get(i, 0.0),
             _reasons(scores, i) + ((extra[i],) if i in extra else ()),
         )
         for i in chosen
     )
     rejected: list[Rejection] = []
     for i in order:
-        if i in chosen or scores.total[i] <= 0:
+        if i in chosen or total[i] <= 0:
             continue
         if len(rejected) >= 8:
             break
-        if scores.total[i] >= floor:
+        if total[i] >= floor and rule.get(i, 0.0) > 0:
             why = f"team size limit {high} for {complexity.value} work"
+        elif total[i] >= floor:
+            why = f"only description overlap ({total[i]:.2f} < {MIN_SCORE_DESCRIPTION_ONLY:g})"
         else:
-            why = f"score {scores.total[i]:.2f} below floor {floor:.2f}"
-        rejected.append(Rejection(agents[i].name, scores.total[i], why))
+            why = f"score {total[i]:.2f} below floor {floor:.2f}"
+        rejected.append(Rejection(agents[i].name, total[i], why))
     return choices, tuple(rejected)

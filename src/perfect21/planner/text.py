@@ -8,6 +8,7 @@ Deterministic and dependency-free: no hash-seeded ordering anywhere.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 __all__ = ["CJK_RUN", "MAX_TEXT_CHARS", "is_cjk", "latin_tokens", "normalize_request", "stem"]
 
@@ -18,7 +19,6 @@ MAX_TEXT_CHARS = 20_000
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_SPACE = re.compile(r"\s+")
 
 # Words whose plural/verb forms must not be stripped (they would collide or lose meaning).
 _KEEP = frozenset(
@@ -29,6 +29,7 @@ _KEEP = frozenset(
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(token: str) -> str:
     """A deliberately tiny English stemmer: plurals and common verb endings."""
     if token in _KEEP or len(token) <= 3 or not token.isalpha():
@@ -65,4 +66,4 @@ def is_cjk(text: str) -> bool:
 
 def normalize_request(text: str) -> str:
     """Whitespace-collapsed, stripped request: the key for plan ids and the plan cache."""
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # str.split() is several times faster than a regex here
