@@ -1,0 +1,85 @@
+"""Fixtures for the planner tests: a real ``perfect21`` subprocess and agent-file helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from perfect21.planner import Planner
+from perfect21.planner.catalog import load_catalog
+
+DATA = Path(__file__).resolve().parent / "data"
+USER_AGENTS = DATA / "user_agents"
+
+RunCli = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """An empty project directory used as the subprocess's cwd."""
+    path = tmp_path / "project"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def run_cli(workdir: Path) -> RunCli:
+    """Run ``python -m perfect21 ARGS`` in ``workdir`` with the test's PERFECT21_HOME/HOME.
+
+    The autouse ``isolated_home`` fixture has already pointed PERFECT21_HOME and HOME at
+    this test's temporary directory; the child inherits them.
+    """
+
+    def run(
+        *args: str,
+        stdin: str | bytes | None = None,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = dict(os.environ)
+        full_env.pop("PYTHONHASHSEED", None)
+        if env:
+            full_env.update(env)
+        data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+        proc = subprocess.run(
+            [sys.executable, "-m", "perfect21", *args],
+            input=data,
+            capture_output=True,
+            cwd=cwd or workdir,
+            env=full_env,
+            timeout=timeout,
+            check=False,
+        )
+        return subprocess.CompletedProcess(
+            proc.args,
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+        )
+
+    return run
+
+
+def write_agent(directory: Path, name: str, description: str, *, extra: str = "",
+                body: str = "You are a helpful specialist.") -> Path:
+    """Write a Claude Code subagent file with front matter ``name`` + ``description``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.md"
+    # Quoted like careful agent authors do: a plain YAML scalar may not contain ": ".
+    front = f"name: {name}\ndescription: {json.dumps(description, ensure_ascii=False)}\n{extra}"
+    path.write_text(f"---\n{front.rstrip()}\n---\n{textwrap.dedent(body)}\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def builtin_planner() -> Planner:
+    """A planner over the built-in catalog only (no user agents, no disk cache)."""
+    return Planner(load_catalog(user=False, cache_dir=None))
