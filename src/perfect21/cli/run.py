@@ -18,7 +18,13 @@ from perfect21._config import Config
 from perfect21._errors import ExecutionError, GateFailedError, InputError
 from perfect21.cli._common import config_from, echo_json, read_text_arg
 
-__all__ = ["run", "runs"]
+__all__ = ["RunInterrupted", "run", "runs"]
+
+
+class RunInterrupted(ExecutionError):
+    """The run was stopped by Ctrl-C or SIGTERM; its state is saved and it can be resumed."""
+
+    exit_code = 130
 
 
 def load_plan_file(path: Path) -> Any:
@@ -160,8 +166,8 @@ def _execute(config: Config, build: Callable[[Any], Any], start: Callable[[Any],
     if result.status is RunStatus.SUCCEEDED:
         return
     if result.status is RunStatus.INTERRUPTED:
-        click.echo(f"interrupted; resume with: perfect21 runs resume {result.run_id}", err=True)
-        raise click.exceptions.Exit(130)
+        raise RunInterrupted(f"run {result.run_id} interrupted; resume with: "
+                             f"perfect21 runs resume {result.run_id}")
     hint = f"see `perfect21 runs show {result.run_id}`"
     if result.status is RunStatus.STOPPED:
         raise ExecutionError(f"run {result.run_id} stopped: {result.error}; {hint}")

@@ -54,6 +54,10 @@ class CachedTaskResult:
     tokens_in: int | None = None
     tokens_out: int | None = None
     files: Mapping[str, bytes | None] = field(default_factory=dict)
+    # sha256 of each file before the task ran (None = absent). Replay writes a file only if
+    # the workspace still has that content (or already has the result), so replaying never
+    # clobbers a change someone else made since.
+    before: Mapping[str, str | None] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         """Deterministic JSON (sorted keys, base64 file contents), UTF-8."""
@@ -68,6 +72,7 @@ class CachedTaskResult:
                 path: None if content is None else base64.b64encode(content).decode("ascii")
                 for path, content in sorted(self.files.items())
             },
+            "before": dict(sorted(self.before.items())),
         }
         return json.dumps(data, sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode("utf-8")
@@ -86,11 +91,16 @@ class CachedTaskResult:
                 _check_relative(path)
                 files[path] = None if content is None else base64.b64decode(content,
                                                                            validate=True)
+            before_raw = data.get("before", {})
+            if not isinstance(before_raw, dict):
+                raise ValueError("before must be an object")
+            before = {str(k): None if v is None else str(v) for k, v in before_raw.items()}
             return cls(stdout=str(data.get("stdout", "")),
                        result_text=str(data.get("result_text", "")),
                        cost_usd=_opt_float(data.get("cost_usd")),
                        tokens_in=_opt_int(data.get("tokens_in")),
-                       tokens_out=_opt_int(data.get("tokens_out")), files=files)
+                       tokens_out=_opt_int(data.get("tokens_out")), files=files,
+                       before=before)
         except (ValueError, UnicodeDecodeError, TypeError) as exc:
             raise CacheError(f"cached task result cannot be decoded: {exc}") from None
 

@@ -734,7 +734,8 @@ class LocalExecutor:
         if task.depends_on:
             lines.append("Builds on: " + ", ".join(task.depends_on))
         lines += ["", task.brief or "(no brief)", "",
-                  f"Work in {self.workdir}. Other agents may work in the same tree in parallel."]
+                  "Work in the current directory (the shared workspace); other agents may "
+                  "work in it at the same time."]
         return "\n".join(lines) + "\n"
 
     def _agent(self, name: str) -> AgentSpec | None:
@@ -860,6 +861,7 @@ class LocalExecutor:
                               files: tuple[FileChange, ...], stdout_path: Path) -> bool:
         assert self.cache is not None
         contents: dict[str, bytes | None] = {}
+        before = {change.path: change.before for change in files}
         total = 0
         for change in files:
             if change.after is None:
@@ -880,7 +882,7 @@ class LocalExecutor:
         value = CachedTaskResult(stdout=stdout or record.stdout_tail,
                                  result_text=record.result_text, cost_usd=record.cost_usd,
                                  tokens_in=record.tokens_in, tokens_out=record.tokens_out,
-                                 files=contents)
+                                 files=contents, before=before)
         try:
             await self.cache.put(key, value)
         except Exception as exc:  # a cache outage must not fail a task that succeeded
@@ -893,17 +895,17 @@ class LocalExecutor:
                       hit: CachedTaskResult, key: str) -> TaskRecord:
         level = cache_level(self.cache)
         before = await self._snapshot()
-        await asyncio.to_thread(_write_files, self.workdir, hit.files)
+        kept = await asyncio.to_thread(_write_files, self.workdir, hit.files, hit.before)
         after = await self._snapshot()
         files = diff_snapshots(before, after) if before is not None and after is not None else ()
         self._emit(EventKind.CACHE_HIT, state.run_id, record.task_id, worker,
-                   data={"level": level, "files": len(hit.files)})
+                   data={"level": level, "files": len(hit.files), "kept": kept})
         return replace(record, status=TaskStatus.SUCCEEDED, ended_at=time.time(),
                        argv=(), pid=None, exit_code=0, stdout_tail=tail(hit.stdout),
                        result_text=hit.result_text, files=files, cost_usd=0.0,
                        tokens_in=hit.tokens_in, tokens_out=hit.tokens_out,
                        cache={"hit": True, "level": level, "key": key,
-                              "cached_cost_usd": hit.cost_usd})
+                              "cached_cost_usd": hit.cost_usd, "kept_newer": kept})
 
     def _kill_orphans(self, run_id: str) -> list[str]:
         """Kill process groups left by a dead executor (only if the pid is still that process)."""
@@ -922,17 +924,32 @@ def _write_prompt(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _write_files(root: Path, files: Mapping[str, bytes | None]) -> None:
+def _write_files(root: Path, files: Mapping[str, bytes | None],
+                 before: Mapping[str, str | None]) -> list[str]:
+    """Replay cached files; a file changed by someone else since is kept (and listed)."""
+    import hashlib
+
+    kept = []
     for rel, content in sorted(files.items()):
         path = (root / rel).resolve()
         if root.resolve() not in path.parents:
             raise ExecutionError(f"cached file escapes the workspace: {rel!r}")
+        if rel in before:
+            try:
+                current: str | None = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                current = None
+            wanted = None if content is None else hashlib.sha256(content).hexdigest()
+            if current not in (before[rel], wanted):
+                kept.append(rel)
+                continue
         if content is None:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
+    return kept
 
 
 def _executor_alive(pid: int | None) -> bool:
