@@ -199,9 +199,20 @@ class MemoryCache:
 
     # -- writes -----------------------------------------------------------------------------
     def set(
-        self, key: Hashable, value: Any, *, size: int | None = None, ttl_s: float | None = None
+        self,
+        key: Hashable,
+        value: Any,
+        *,
+        size: int | None = None,
+        ttl_s: float | None = None,
+        admit: bool = False,
     ) -> bool:
-        """Store ``value``; returns False when it was not admitted (larger than ``max_bytes``)."""
+        """Store ``value``; False when it was not kept (larger than ``max_bytes``, or refused).
+
+        ``admit=True`` skips the window and the frequency filter: the entry goes straight to
+        the most recently used end of the main area. Prefetch uses it — a predicted key has
+        no access history yet and would otherwise be refused before its first read.
+        """
         if size is None:
             size = len(value) if isinstance(value, bytes | bytearray | str) else 64
         ttl = self.default_ttl_s if ttl_s is None else ttl_s
@@ -222,8 +233,12 @@ class MemoryCache:
                 self._data[key] = _Entry(value, size, expires, old.seg)
                 self._touch(key, old.seg)
             else:
-                self._data[key] = _Entry(value, size, expires, _WINDOW)
-                self._window[key] = None
+                if admit:
+                    self._data[key] = _Entry(value, size, expires, _PROBATION)
+                    self._probation[key] = None
+                else:
+                    self._data[key] = _Entry(value, size, expires, _WINDOW)
+                    self._window[key] = None
                 self._bytes += size
                 self._evict_window(evicted)
             self._evict_bytes(evicted, keep=key)

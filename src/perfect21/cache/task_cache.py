@@ -27,7 +27,9 @@ NAMESPACE = "task"
 # Bump when CachedTaskResult's byte format changes: old entries become unreachable.
 VERSION = 1
 
-_last_level: contextvars.ContextVar[str] = contextvars.ContextVar("p21_task_cache_level", default="")
+_last_level: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "p21_task_cache_level", default=""
+)
 
 
 class LayeredTaskCache:
