@@ -66,3 +66,19 @@ def test_bench_startup_json(tmp_path: Path) -> None:
     assert result["python_ms"] > 0 and result["version_ms"] > 0
     if find_spec("perfect21.cli.decisions") is None:
         assert result["decisions_list_ms"] is None and result["notes"]
+
+
+def test_bench_soak_tiny_json(tmp_path: Path) -> None:
+    """A tiny soak (both runs, real planner and executor) prints the issue's keys and notes."""
+    done = subprocess.run(
+        [sys.executable, "-m", "perfect21", "bench", "soak", "--json", "--scale", "0.0005",
+         "--memory-limit", "300MB"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    for key in ("peak_rss_mb", "growth_last_half_mb", "limited_peak_rss_mb", "limit_mb"):
+        assert isinstance(result[key], int | float)
+    assert result["limit_mb"] == 300 and result["scaled_down"] is True
+    assert any("scaled down" in note for note in result["notes"])
+    assert result["unlimited"]["done"]["plans"] == 500

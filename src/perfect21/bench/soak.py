@@ -1,0 +1,341 @@
+"""``perfect21 bench soak``: memory under a long mixed workload, with and without a limit.
+
+The workload runs in a fresh child process (so RSS is the workload's, not the parent's)
+with its own temporary PERFECT21_HOME, twice: once with the default limits, once with
+``--memory-limit`` (default 80 MB: soft = 90 %, hard = 100 %) and the memory guard's clean-up
+callbacks registered (planner plan cache, executor task-result cache, ``gc.collect()``).
+
+The work is interleaved in 20 rounds — each round plans 1/20 of the requests (varied,
+skewed so caches matter), records 1/20 of the decisions and runs its share of workflows
+(100 tasks each, in-process python runner) — so that "the last half" is the same mix as
+the first. Measured: peak RSS from the kernel's high-water mark (``ru_maxrss``), RSS after
+``gc.collect()`` at the half-way point and at the end, and the guard's clean-ups.
+
+``--full``: 1,000,000 plans + 100,000 decisions + 10 workflow runs. The default is scaled down
+(1/10 of the plans and decisions) to finish in under a minute, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import import_module
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["command", "run_workload"]
+
+FULL = {"plans": 1_000_000, "decisions": 100_000, "runs": 10, "tasks": 100}
+DEFAULT_SCALE = 0.1
+ROUNDS = 20
+DISTINCT_REQUESTS = 50_000
+TARGET_PEAK_MB = 120.0
+TARGET_GROWTH_MB = 1.0
+
+_VERBS = ("implement", "add", "fix", "refactor", "optimise", "document", "test", "migrate")
+_THINGS = ("user login", "payment checkout", "search page", "REST API", "data pipeline",
+           "admin dashboard", "rate limiter", "mobile app", "CI pipeline", "export")  # fmt: skip
+_TECH = ("with JWT", "using Redis", "in React", "with PostgreSQL", "on Kubernetes", "in Go",
+         "with FastAPI", "in Rust", "with Kafka", "using GraphQL")  # fmt: skip
+_ZH = ("实现用户登录功能，使用JWT认证", "优化数据库查询性能", "添加支付功能和订单管理",
+       "编写端到端测试", "部署到Kubernetes集群", "设计REST API接口")  # fmt: skip
+
+
+def request_for(i: int) -> str:
+    """The i-th distinct request (deterministic; English, Chinese and mixed)."""
+    if i % 5 == 4:
+        return f"{_ZH[i % len(_ZH)]} #{i}"
+    verb = _VERBS[i % len(_VERBS)]
+    thing = _THINGS[(i // len(_VERBS)) % len(_THINGS)]
+    tech = _TECH[(i // 80) % len(_TECH)]
+    return f"{verb} the {thing} {tech} (ticket {i})"
+
+
+def rss_now_mb() -> float:
+    from perfect21.monitor.memory import rss_mb
+
+    return rss_mb()
+
+
+def maxrss_mb() -> float:
+    """The kernel's high-water mark of this process's RSS (KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- the workload (child process) ------------------------------------------------------------
+class Workload:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        from perfect21._config import load_config
+
+        self.spec = spec
+        self.config = load_config()
+        self.notes: list[str] = []
+        self.done = {"plans": 0, "decisions": 0, "runs": 0, "tasks": 0}
+        self.rng = random.Random(21)
+        self.planner: Any = None
+        self.decisions: Any = None
+        self.task_cache: Any = None
+        self.guard: Any = None
+
+    def setup(self) -> None:
+        from perfect21.monitor.kpi import default_registry
+        from perfect21.monitor.memory import MemoryGuard, limits_for
+
+        limit = self.spec.get("limit_mb")
+        soft, hard = (
+            limits_for(limit)
+            if limit
+            else (self.config.memory_soft_limit_mb, self.config.memory_hard_limit_mb)
+        )
+        self.guard = MemoryGuard(
+            soft_limit_mb=soft, hard_limit_mb=hard, interval_s=0.05,
+            registry=default_registry(), cleanup_cooldown_s=0.5,
+        )  # fmt: skip
+        if find_spec("perfect21.planner") is not None:
+            from perfect21.planner import Planner
+
+            self.planner = Planner.from_config(self.config)
+            self.guard.register_cleanup(self.planner.clear_cache)
+            stem = getattr(import_module("perfect21.planner.text"), "stem", None)
+            clear_stems = getattr(stem, "cache_clear", None)
+            if clear_stems is not None:  # the planner's token cache (bounded, 65,536)
+                self.guard.register_cleanup(clear_stems)
+        else:
+            self.notes.append("planner missing: no plans")
+        self._setup_decisions()
+        if find_spec("perfect21.executor") is not None:
+            from perfect21.executor import InMemoryTaskCache
+
+            self.task_cache = InMemoryTaskCache()
+            clear = getattr(self.task_cache, "clear", None)
+            if clear is not None:
+                self.guard.register_cleanup(clear)
+        else:
+            self.notes.append("executor missing: no workflow runs")
+        self.guard.start()
+
+    def _setup_decisions(self) -> None:
+        """The decision store, if this build has one (its API is looked up, not assumed)."""
+        if find_spec("perfect21.decisions.store") is None:
+            self.notes.append("decisions store missing in this build: no decisions recorded")
+            return
+        self.notes.append("decisions store present but not wired into the soak yet")
+
+    def plans(self, n: int) -> None:
+        if self.planner is None:
+            return
+        from perfect21.monitor import kpi
+
+        plan = self.planner.plan
+        for _ in range(n):
+            i = int(DISTINCT_REQUESTS ** self.rng.random()) - 1  # skewed: caches matter
+            start = time.perf_counter()
+            plan(request_for(i))
+            kpi.observe("workflow_generation_seconds", time.perf_counter() - start)
+        kpi.inc("plans_generated_total", n)
+        self.done["plans"] += n
+
+    def record_decisions(self, n: int) -> None:
+        if self.decisions is None:
+            return
+        self.done["decisions"] += n
+
+    async def workflow(self, tasks: int, workdir: Path) -> None:
+        if self.task_cache is None:
+            return
+        from perfect21.executor import ExecutorSettings, LocalExecutor, PythonRunner, RunStore
+        from perfect21.planner.models import Analysis, Complexity, Plan, Stage, StageMode, Task
+
+        run_no = self.done["runs"]
+
+        async def agent(ctx: Any) -> dict[str, Any]:
+            await asyncio.sleep(0)
+            return {"result": f"{ctx.task_id} done", "tokens_in": len(ctx.brief)}
+
+        stages = []
+        per_stage = tasks // 4
+        for s in range(4):
+            ts = tuple(
+                Task(id=f"r{run_no}-s{s}-t{t}", agent="python-pro", stage=f"stage{s}",
+                     brief=f"run {run_no} task {t} of stage {s}")
+                for t in range(per_stage)
+            )  # fmt: skip
+            stages.append(Stage(name=f"stage{s}", goal=f"goal {s}", mode=StageMode.PARALLEL,
+                                agents=("python-pro",), tasks=ts))  # fmt: skip
+        analysis = Analysis(complexity=Complexity.MEDIUM, domains=(), stack=(), terms=(),
+                            estimated_loc=0, modules=1, language="en", reasons=())  # fmt: skip
+        plan = Plan(
+            id=f"soak-{run_no}", request="soak", catalog_version="soak", analysis=analysis,
+            agents=(), stages=tuple(stages), estimated_hours=0.0,
+        )  # fmt: skip
+        with RunStore(self.config.home) as store:
+            executor = LocalExecutor(
+                PythonRunner(agent, label="soak-agent"),
+                settings=ExecutorSettings(workers=8, retries=0, track_files=False),
+                store=store, cache=self.task_cache, admission=self.guard, workdir=workdir,
+            )  # fmt: skip
+            result = await executor.run(plan)
+        if not result.ok:
+            raise RuntimeError(f"soak workflow run failed: {result.summary()}")
+        self.done["runs"] += 1
+        self.done["tasks"] += per_stage * 4
+
+
+def run_workload(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the interleaved workload in this process; returns the measurements."""
+    wl = Workload(spec)
+    start_rss = rss_now_mb()
+    wl.setup()
+    timeline: list[float] = []
+    mid_rss = end_rss = 0.0
+    runs_at = {int(ROUNDS * (k + 0.5) / spec["runs"]) for k in range(spec["runs"])}
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="p21-soak-work-") as work:
+        for round_no in range(ROUNDS):
+            wl.plans(_share(spec["plans"], round_no))
+            wl.record_decisions(_share(spec["decisions"], round_no))
+            if round_no in runs_at:
+                asyncio.run(wl.workflow(spec["tasks"], Path(work)))
+            gc.collect()
+            rss = rss_now_mb()
+            timeline.append(round(rss, 2))
+            if round_no == ROUNDS // 2 - 1:
+                mid_rss = rss
+            print(f"round {round_no + 1}/{ROUNDS}: rss {rss:.1f} MiB, done {wl.done}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        end_rss = rss_now_mb()
+    wl.guard.stop()
+    stats = wl.guard.stats()
+    return {
+        "start_rss_mb": round(start_rss, 2),
+        "peak_rss_mb": round(maxrss_mb(), 2),
+        "guard_peak_rss_mb": round(stats.peak_mb, 2),
+        "mid_rss_mb": round(mid_rss, 2),
+        "end_rss_mb": round(end_rss, 2),
+        "growth_last_half_mb": round(end_rss - mid_rss, 2),
+        "timeline_rss_mb": timeline,
+        "cleanups": stats.cleanups,
+        "refused": stats.refused,
+        "soft_limit_mb": stats.soft_limit_mb,
+        "hard_limit_mb": stats.hard_limit_mb,
+        "memory_events": [e.to_dict() for e in wl.guard.events][-10:],
+        "done": wl.done,
+        "seconds": round(time.perf_counter() - began, 1),
+        "notes": wl.notes,
+    }
+
+
+def _share(total: int, round_no: int) -> int:
+    return total * (round_no + 1) // ROUNDS - total * round_no // ROUNDS
+
+
+def worker_main(spec_json: str) -> None:
+    """Entry point of the child process: run the workload, print one JSON line."""
+    print(json.dumps(run_workload(json.loads(spec_json))))
+
+
+# -- the command (parent process) ------------------------------------------------------------
+def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="p21-soak-") as tmp:
+        env = {**os.environ, "PERFECT21_HOME": str(Path(tmp) / "home")}
+        env.pop("PERFECT21_CONFIG", None)
+        code = "import sys; from perfect21.bench.soak import worker_main; worker_main(sys.argv[1])"
+        done = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(spec)],
+            env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False,
+        )  # fmt: skip
+    if done.returncode != 0:
+        raise click.ClickException(f"soak worker failed with exit status {done.returncode}")
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+@click.command("soak")
+@click.option("--full", is_flag=True, help="1,000,000 plans + 100,000 decisions + 10 runs.")
+@click.option("--scale", type=click.FloatRange(0.0001, 1.0), default=None,
+              help=f"Fraction of the full plans/decisions (default {DEFAULT_SCALE}).")  # fmt: skip
+@click.option("--memory-limit", "memory_limit", default="80MB", show_default=True,
+              help="Limit of the second, limited run (soft = 90 %, hard = 100 %).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def command(full: bool, scale: float | None, memory_limit: str, as_json: bool) -> None:
+    """Peak RSS and growth over a long mixed workload; then the same under a memory limit.
+
+    Targets: peak RSS <= 120 MB, growth over the last half <= 1 MB, and the limited run
+    stays under its limit by cleaning up.
+
+    \b
+    Examples:
+      perfect21 bench soak                    # scaled down (1/10), under a minute
+      perfect21 bench soak --full --json      # 1,000,000 plans
+      perfect21 bench soak --memory-limit 100MB
+    """
+    from perfect21.monitor.memory import parse_memory_limit
+
+    limit_mb = parse_memory_limit(memory_limit)
+    factor = 1.0 if full else (scale or DEFAULT_SCALE)
+    spec: dict[str, Any] = {
+        "plans": int(FULL["plans"] * factor),
+        "decisions": int(FULL["decisions"] * factor),
+        "runs": FULL["runs"],
+        "tasks": FULL["tasks"],
+    }
+    click.echo(f"soak: {spec} (scale {factor:g}), unlimited run", err=True)
+    free = _child(spec)
+    click.echo(f"soak: limited run, --memory-limit {limit_mb:g} MiB", err=True)
+    limited = _child({**spec, "limit_mb": limit_mb})
+    notes = sorted(set(free["notes"]) | set(limited["notes"]))
+    if factor < 1.0:
+        notes.insert(0, f"scaled down to {factor:g} of the full soak; --full runs all of it")
+    if limited["cleanups"] == 0:
+        notes.append(
+            f"the limited run never reached its soft limit ({limited['soft_limit_mb']:g} MiB), "
+            "so it did not need to clean up; a lower --memory-limit shows the guard at work"
+        )
+    result = {
+        "peak_rss_mb": free["peak_rss_mb"],
+        "growth_last_half_mb": free["growth_last_half_mb"],
+        "limited_peak_rss_mb": limited["peak_rss_mb"],
+        "limit_mb": limit_mb,
+        "limited_cleanups": limited["cleanups"],
+        "limited_refused": limited["refused"],
+        "limit_reached": limited["cleanups"] > 0,
+        "scale": factor,
+        "scaled_down": factor < 1.0,
+        "workload": spec,
+        "targets": {"peak_rss_mb": TARGET_PEAK_MB, "growth_last_half_mb": TARGET_GROWTH_MB},
+        "meets_targets": {
+            "peak_rss_mb": free["peak_rss_mb"] <= TARGET_PEAK_MB,
+            "growth_last_half_mb": free["growth_last_half_mb"] <= TARGET_GROWTH_MB,
+            "limited_under_limit": limited["peak_rss_mb"] <= limit_mb,
+        },
+        "unlimited": free,
+        "limited": limited,
+        "notes": notes,
+    }
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    ok = result["meets_targets"]
+    click.echo(f"soak {'(SCALED DOWN x' + format(factor, 'g') + ')' if factor < 1 else '(full)'}:"
+               f" {free['done']} in {free['seconds']} s")  # fmt: skip
+    click.echo(f"  peak RSS          {free['peak_rss_mb']:8.1f} MiB  target <= {TARGET_PEAK_MB:g}:"
+               f" {'ok' if ok['peak_rss_mb'] else 'MISSED'}")  # fmt: skip
+    verdict = "ok" if ok["growth_last_half_mb"] else "MISSED"
+    click.echo(f"  growth last half  {free['growth_last_half_mb']:8.2f} MiB  target <= "
+               f"{TARGET_GROWTH_MB:g}: {verdict}")  # fmt: skip
+    click.echo(f"  limited peak RSS  {limited['peak_rss_mb']:8.1f} MiB  limit {limit_mb:g}: "
+               f"{'under' if ok['limited_under_limit'] else 'OVER'}; "
+               f"{limited['cleanups']} clean-ups, {limited['refused']} refusals")  # fmt: skip
+    for note in notes:
+        click.echo(f"  note: {note}")
