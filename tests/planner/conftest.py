@@ -83,3 +83,17 @@ def write_agent(directory: Path, name: str, description: str, *, extra: str = ""
 def builtin_planner() -> Planner:
     """A planner over the built-in catalog only (no user agents, no disk cache)."""
     return Planner(load_catalog(user=False, cache_dir=None))
+
+
+# Quality numbers measured by test_quality.py, printed at the end of every pytest run (with or
+# without -s) so that passing runs report them too.
+QUALITY_REPORT: dict[str, dict[str, float]] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not QUALITY_REPORT:
+        return
+    terminalreporter.section("planner routing quality")
+    for name, numbers in QUALITY_REPORT.items():
+        values = "  ".join(f"{k}={v:g}" for k, v in numbers.items())
+        terminalreporter.write_line(f"{name:<24} {values}")
