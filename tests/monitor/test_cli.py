@@ -86,3 +86,25 @@ def test_memory_limit_param_type() -> None:
     assert CliRunner().invoke(cmd, ["--memory-limit", "1.5GB"]).output == "1536.0\n"
     bad = CliRunner().invoke(cmd, ["--memory-limit", "lots"])
     assert bad.exit_code == 2 and "invalid memory limit" in bad.output
+
+
+def test_live_view_renders() -> None:
+    """The rich live view renders a real status (memory, KPIs, rules) without errors."""
+    from rich.console import Console
+
+    from perfect21.cli.monitor import _view
+    from perfect21.monitor.alerts import load_rules
+    from perfect21.monitor.kpi import Registry
+    from perfect21.monitor.memory import MemoryGuard
+    from perfect21.monitor.runtime import Monitor
+
+    reg = Registry()
+    reg.observe("workflow_generation_seconds", 0.2)
+    reg.inc("cache_hits_total", level="l1")
+    mon = Monitor(guard=MemoryGuard(registry=reg), rules=load_rules(), registry=reg)
+    mon.tick(ignore_for=True)
+    console = Console(record=True, width=140)
+    console.print(_view(mon.status()))
+    text = console.export_text()
+    assert "PerformanceRegression" in text and "firing" in text
+    assert "workflow_generation_seconds" in text and "accepting" in text

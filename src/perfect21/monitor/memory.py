@@ -207,7 +207,7 @@ class MemoryGuard:
         self.on_event = on_event
         self._cooldown = 5 * interval_s if cleanup_cooldown_s is None else cleanup_cooldown_s
         self._max_cleanups = max_cleanups
-        self._lock = threading.Lock()  # serialises samples (thread vs callers)
+        self._lock = threading.RLock()  # serialises samples; callbacks may read stats()
         self._count_lock = threading.Lock()  # refusals are counted without waiting for a sample
         self._cleanups: list[Callable[[], object]] = []
         self._history: collections.deque[tuple[float, float]] = collections.deque(maxlen=window)
