@@ -1,0 +1,375 @@
+"""``perfect21 bench planner``: planning latency next to a naive regex router, in one run.
+
+Measured in one process on the 160 labelled requests of ``../shared/data/routing_sample.jsonl``
+(or, when that file is absent, on a small labelled set shipped here; the output says which):
+
+* **uncached**: a :class:`~perfect21.planner.Planner` with ``cache_entries=0`` (every call
+  scans, scores, analyses and builds the workflow), warmed up once, then every request timed
+  alone with ``perf_counter_ns``, round-robin, several rounds. p50/p95 (µs) are taken over
+  the requests, of each request's median over the rounds, so one call preempted by another
+  process on a busy machine does not pass for the planner's cost; the p95 over every single
+  call is reported too (``detail_us``);
+* **cached**: the same requests again on a caching planner that has seen them once;
+* **baseline**: the old system's approach over the same catalog keywords: one
+  ``re.search(pattern_string, text)`` per keyword, tried one by one, each hit adding a point
+  to its agent (routing only: no analysis, no workflow). Uncompiled patterns go through
+  :mod:`re`'s 512-entry pattern cache; there are about 2,000 keywords, so most calls
+  recompile. The same loop over *precompiled* patterns is measured too, so the ratio is not
+  read as cache thrash alone;
+* **whole process**: medians of ``perfect21 plan "..."``, ``perfect21 --version`` and
+  ``python -c pass`` as subprocesses, interleaved, in a temporary PERFECT21_HOME warmed once
+  (so the compiled catalog is read from disk);
+* **large request**: planning time of a 1 MB request (uncached planner);
+* **quality**: :func:`perfect21.planner.evaluate.evaluate` on the same labelled rows.
+
+Progress goes to stderr; ``--json`` prints one JSON object on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from perfect21.planner.models import AgentSpec
+
+__all__ = ["NaiveRouter", "command", "load_requests", "measure"]
+
+REPO = Path(__file__).resolve().parents[3]
+SAMPLE = REPO.parent / "shared" / "data" / "routing_sample.jsonl"
+PROCESS_REQUEST = "实现用户登录功能，使用JWT认证"
+TARGETS = {
+    "uncached_p95_us": 150.0,
+    "cached_p95_us": 5.0,
+    "plan_process_ms": 100.0,
+    "version_process_ms": 60.0,
+    "large_request_ms": 50.0,
+}
+
+# Used only when ../shared is absent: a few labelled requests so the numbers still exist.
+FALLBACK_ROWS: tuple[dict[str, Any], ...] = (
+    {"id": "f01", "request": "The 'Forgot password?' link on the Android login screen overlaps "
+     "the password field on small phones. Fix the layout.", "complexity": "simple",
+     "must": ["mobile-developer"], "must_not": ["data-engineer", "blockchain-developer"]},
+    {"id": "f02", "request": "Screen reader users can't get through our signup form: errors are "
+     "only shown in red, the date picker traps focus and the submit button is a div. Make the "
+     "form WCAG 2.1 AA compliant.", "complexity": "medium",
+     "must": ["accessibility-auditor"], "must_not": ["data-engineer", "embedded-engineer"]},
+    {"id": "f03", "request": "The nightly Airflow DAG that loads clickstream events into "
+     "BigQuery produces duplicate rows after we enabled retries. Make the load idempotent.",
+     "complexity": "medium", "must": ["data-engineer"], "must_not": ["ux-designer"]},
+    {"id": "f04", "request": "Rust build fails after upgrading tokio: error[E0599]: no method "
+     "named `compat` found for struct `TcpStream`.", "complexity": "simple",
+     "must": ["rust-pro"], "must_not": ["ux-designer", "data-scientist"]},
+    {"id": "f05", "request": "实现用户登录功能，使用JWT认证", "complexity": "medium",
+     "must": [], "must_not": ["game-developer", "embedded-engineer"]},
+    {"id": "f06", "request": "订单表已经 8000 万行了，按用户查历史订单要好几秒。看看是加索引还是"
+     "要分库分表，给个方案并落地。", "complexity": "medium",
+     "must": ["database-specialist"], "must_not": ["ux-designer", "mobile-developer"]},
+    {"id": "f07", "request": "生产环境昨晚 2 点开始支付回调大量失败，持续了 40 分钟后自己恢复了。"
+     "需要查清原因、写复盘报告，并补上相应的告警。", "complexity": "medium",
+     "must": ["incident-responder"], "must_not": ["ux-designer", "game-developer"]},
+    {"id": "f08", "request": "对用户中心的接口做一次安全检查，重点看越权访问、SQL 注入，以及敏感"
+     "信息有没有在日志里明文打印。", "complexity": "medium",
+     "must": ["security-auditor"], "must_not": ["game-developer", "ux-designer"]},
+    {"id": "f09", "request": "Firmware for our battery-powered soil sensors (STM32, LoRaWAN) "
+     "needs signed over-the-air updates with A/B partitions and rollback, and a server side "
+     "that stages rollouts per field.", "complexity": "complex",
+     "must": ["embedded-engineer"], "must_not": ["ux-designer", "vue-specialist"]},
+    {"id": "f10", "request": "TypeScript 编译报错 Type 'string | undefined' is not assignable "
+     "to type 'string'，在 src/utils/format.ts 第 42 行，帮忙修一下。", "complexity": "simple",
+     "must": ["typescript-pro"], "must_not": ["kubernetes-expert", "data-scientist"]},
+)
+
+
+def _progress(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def load_requests(path: Path | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The labelled rows to benchmark on, and where they came from."""
+    from perfect21.planner.evaluate import read_rows
+
+    path = SAMPLE if path is None else path
+    if path.is_file():
+        return read_rows(path), str(path)
+    return [dict(r) for r in FALLBACK_ROWS], f"built-in fallback set ({path} not found)"
+
+
+class NaiveRouter:
+    """The old system's routing style over our catalog: a list of uncompiled regex strings
+    tried one by one with ``re.search``; each hit adds one point to its agent."""
+
+    __slots__ = ("_compiled", "rules")
+
+    def __init__(self, agents: Sequence[AgentSpec]) -> None:
+        rules: list[tuple[str, str]] = []
+        for agent in agents:
+            for keyword in agent.keywords:
+                rules.append((agent.name, r"\b" + re.escape(keyword.lower()) + r"\b"))
+            for keyword in agent.keywords_zh:
+                rules.append((agent.name, re.escape(keyword)))
+        self.rules = rules
+        self._compiled = [(name, re.compile(p)) for name, p in rules]
+
+    def route(self, text: str, top: int = 6) -> list[str]:
+        lowered = text.lower()
+        scores: dict[str, int] = {}
+        for name, pattern in self.rules:
+            if re.search(pattern, lowered):
+                scores[name] = scores.get(name, 0) + 1
+        return [n for n, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+
+    def route_compiled(self, text: str, top: int = 6) -> list[str]:
+        lowered = text.lower()
+        scores: dict[str, int] = {}
+        for name, pattern in self._compiled:
+            if pattern.search(lowered):
+                scores[name] = scores.get(name, 0) + 1
+        return [n for n, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+
+
+def _percentile(samples: Sequence[float], q: float) -> float:
+    ordered = sorted(samples)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _stats_us(per_request_ns: Sequence[Sequence[int]]) -> dict[str, float]:
+    """Percentiles over requests of each request's median time (robust to a preempted call
+    on a busy machine), plus the p95 and max over every single timed call."""
+    medians = [statistics.median(s) / 1000 for s in per_request_ns if s]
+    every = [x / 1000 for s in per_request_ns for x in s]
+    return {
+        "p50": round(_percentile(medians, 0.50), 2),
+        "p95": round(_percentile(medians, 0.95), 2),
+        "mean": round(statistics.fmean(medians), 2) if medians else 0.0,
+        "all_calls_p95": round(_percentile(every, 0.95), 2),
+        "all_calls_max": round(max(every), 2) if every else 0.0,
+        "calls": len(every),
+    }
+
+
+def _time_each(
+    call: Callable[[str], object], texts: Sequence[str], rounds: int
+) -> list[list[int]]:
+    """Time every request alone, ``rounds`` times (round-robin over the requests)."""
+    clock = time.perf_counter_ns
+    samples: list[list[int]] = [[] for _ in texts]
+    for _ in range(rounds):
+        for i, text in enumerate(texts):
+            start = clock()
+            call(text)
+            samples[i].append(clock() - start)
+    return samples
+
+
+def _launcher() -> list[str]:
+    """The console script beside ``sys.executable`` if installed, else ``python -m``."""
+    script = Path(sys.executable).with_name("perfect21")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "perfect21"]
+
+
+def _processes(runs: int) -> dict[str, Any]:
+    base = _launcher()
+    cases = {
+        "python_process_ms": [sys.executable, "-c", "pass"],
+        "version_process_ms": [*base, "--version"],
+        "plan_process_ms": [*base, "plan", PROCESS_REQUEST],
+    }
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    with tempfile.TemporaryDirectory(prefix="p21-bench-planner-") as tmp:
+        env = {**os.environ, "PERFECT21_HOME": str(Path(tmp) / "home")}
+        env.pop("PERFECT21_CONFIG", None)
+        for round_no in range(runs + 1):  # round 0 warms the catalog cache; not counted
+            for name, argv in cases.items():
+                start = time.perf_counter()
+                done = subprocess.run(argv, env=env, cwd=tmp, stdin=subprocess.DEVNULL,
+                                      capture_output=True, check=False)
+                elapsed = (time.perf_counter() - start) * 1000
+                if done.returncode != 0:
+                    err = done.stderr.decode("utf-8", "replace").strip()[-300:]
+                    raise click.ClickException(f"{' '.join(argv)} failed: {err}")
+                if round_no:
+                    times[name].append(elapsed)
+    out: dict[str, Any] = {name: round(statistics.median(v), 1) for name, v in times.items()}
+    out["process_p95_ms"] = {name: round(_percentile(v, 0.95), 1) for name, v in times.items()}
+    out["process_runs"] = runs
+    out["launcher"] = " ".join(base)
+    return out
+
+
+def measure(
+    *, rounds: int, baseline_rounds: int, process_runs: int, sample: Path | None = None,
+    progress: Callable[[str], None] = _progress,
+) -> dict[str, Any]:
+    """Run every measurement and return the result object (see the module docstring)."""
+    from perfect21.planner import Planner
+    from perfect21.planner.catalog import load_catalog
+    from perfect21.planner.evaluate import evaluate
+
+    began = time.perf_counter()
+
+    def step(message: str) -> None:
+        progress(f"[{time.perf_counter() - began:5.1f} s] {message}")
+
+    rows, source = load_requests(sample)
+    texts = [str(r["request"]) for r in rows]
+    step(f"requests: {len(texts)} from {source}")
+
+    start = time.perf_counter()
+    catalog = load_catalog(user=False, cache_dir=None)
+    compile_ms = (time.perf_counter() - start) * 1000
+    with tempfile.TemporaryDirectory(prefix="p21-bench-catalog-") as tmp:
+        load_catalog(user=False, cache_dir=Path(tmp))
+        start = time.perf_counter()
+        load_catalog(user=False, cache_dir=Path(tmp))
+        cached_load_ms = (time.perf_counter() - start) * 1000
+
+    uncached = Planner(catalog, cache_entries=0)
+    for text in texts:  # warm-up: first calls pay for lazy imports and allocator growth
+        uncached.plan(text)
+    step(f"uncached: {rounds} round(s) x {len(texts)} requests")
+    uncached_ns = _time_each(uncached.plan, texts, rounds)
+
+    cached = Planner(catalog)
+    for text in texts:
+        cached.plan(text)
+    step(f"cached: {rounds} round(s)")
+    cached_ns = _time_each(cached.plan, texts, rounds)
+
+    naive = NaiveRouter(catalog.agents)
+    re.purge()
+    step(f"baseline: {len(naive.rules)} patterns, {baseline_rounds} round(s)")
+    baseline_ns = _time_each(naive.route, texts, baseline_rounds)
+    naive.route_compiled(texts[0])
+    baseline_compiled_ns = _time_each(naive.route_compiled, texts, baseline_rounds)
+
+    step("1 MB request")
+    big_base = "Migrate the billing service from MySQL to PostgreSQL without downtime; "
+    large_ms: list[float] = []
+    for n in range(3):
+        big = (f"[{n}] " + big_base * 16_000)[: 1024 * 1024]
+        start = time.perf_counter()
+        uncached.plan(big)
+        large_ms.append((time.perf_counter() - start) * 1000)
+
+    quality = evaluate(Planner(catalog), rows).to_dict()
+    step("quality evaluated")
+
+    step(f"whole process: {process_runs} run(s) each")
+    processes = _processes(process_runs)
+
+    u, c = _stats_us(uncached_ns), _stats_us(cached_ns)
+    b, bc = _stats_us(baseline_ns), _stats_us(baseline_compiled_ns)
+    result: dict[str, Any] = {
+        "requests": len(texts),
+        "source": source,
+        "catalog_agents": len(catalog.agents),
+        "catalog_version": catalog.version,
+        "uncached_p50_us": u["p50"],
+        "uncached_p95_us": u["p95"],
+        "uncached_mean_us": u["mean"],
+        "cached_p50_us": c["p50"],
+        "cached_p95_us": c["p95"],
+        "baseline_p50_us": b["p50"],
+        "baseline_p95_us": b["p95"],
+        "baseline_ratio": round(b["p95"] / u["p95"], 1) if u["p95"] else None,
+        "baseline_rules": len(naive.rules),
+        "baseline_compiled_p50_us": bc["p50"],
+        "baseline_compiled_p95_us": bc["p95"],
+        "baseline_compiled_ratio": round(bc["p95"] / u["p95"], 1) if u["p95"] else None,
+        "large_request_ms": round(statistics.median(large_ms), 2),
+        "catalog_compile_ms": round(compile_ms, 1),
+        "catalog_cached_load_ms": round(cached_load_ms, 1),
+        **processes,
+        "quality": quality,
+        "detail_us": {"uncached": u, "cached": c, "baseline": b, "baseline_compiled": bc},
+        "rounds": rounds,
+        "baseline_rounds": baseline_rounds,
+        "targets": TARGETS,
+    }
+    result["meets_targets"] = {k: result[k] <= v for k, v in TARGETS.items()}
+    return result
+
+
+def _table(r: dict[str, Any]) -> str:
+    def row(label: str, value: str, note: str = "") -> str:
+        return f"  {label:<34} {value:>12}  {note}".rstrip()
+
+    def target(key: str) -> str:
+        return f"target <= {TARGETS[key]:g}: {'ok' if r['meets_targets'][key] else 'MISSED'}"
+
+    q = r["quality"]
+    lines = [
+        f"planner benchmark — {r['requests']} requests from {r['source']}",
+        f"catalog: {r['catalog_agents']} agents, version {r['catalog_version']}, compiled in "
+        f"{r['catalog_compile_ms']} ms, read from disk cache in {r['catalog_cached_load_ms']} ms",
+        "",
+        "  in-process latency, per request              p50 µs / p95 µs",
+        row("planner, uncached", f"{r['uncached_p50_us']:.1f} / {r['uncached_p95_us']:.1f}",
+            target("uncached_p95_us")),
+        row("planner, cached", f"{r['cached_p50_us']:.2f} / {r['cached_p95_us']:.2f}",
+            target("cached_p95_us")),
+        row(f"baseline: {r['baseline_rules']} uncompiled re.search",
+            f"{r['baseline_p50_us']:.0f} / {r['baseline_p95_us']:.0f}",
+            f"p95 ratio baseline/uncached = {r['baseline_ratio']}x"),
+        row("baseline, same loop precompiled",
+            f"{r['baseline_compiled_p50_us']:.0f} / {r['baseline_compiled_p95_us']:.0f}",
+            f"ratio {r['baseline_compiled_ratio']}x"),
+        row("1 MB request (median of 3)", f"{r['large_request_ms']:.2f} ms",
+            target("large_request_ms")),
+        "",
+        f"  whole process, median of {r['process_runs']} ({r['launcher']})",
+        row("python -c pass", f"{r['python_process_ms']:.1f} ms"),
+        row("perfect21 --version", f"{r['version_process_ms']:.1f} ms",
+            target("version_process_ms")),
+        row("perfect21 plan \"...\"", f"{r['plan_process_ms']:.1f} ms",
+            target("plan_process_ms")),
+        "",
+        f"  quality on the same rows: must_ok {q['must_ok']}, must_not_hit {q['must_not_hit']}, "
+        f"complexity_exact {q['complexity_exact']}, simple_team_mean {q['simple_team_mean']}",
+        "  (baseline = routing only; the planner also analyses and builds the workflow)",
+    ]
+    return "\n".join(lines)
+
+
+@click.command("planner")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--full", is_flag=True, help="More rounds and process runs (slower).")
+@click.option("--sample", type=click.Path(path_type=Path, dir_okay=False),
+              help="Labelled JSON Lines file (default ../shared/data/routing_sample.jsonl).")
+def command(as_json: bool, full: bool, sample: Path | None) -> None:
+    """Planner latency (uncached, cached) vs a naive regex router, process times, quality.
+
+    Default run takes ~20-40 s; --full repeats more for tighter percentiles.
+
+    \b
+    Examples:
+      perfect21 bench planner
+      perfect21 bench planner --json > planner.json
+      perfect21 bench planner --full
+    """
+    result = measure(
+        rounds=60 if full else 20,
+        baseline_rounds=3 if full else 1,
+        process_runs=40 if full else 12,
+        sample=sample,
+    )
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        click.echo(_table(result))
