@@ -126,7 +126,8 @@ async def test_idle_workers_steal_queued_work_and_every_steal_is_an_event(
     for event in steals:
         assert started[event.task_id] == event.worker  # the thief ran it
         assert event.data["victim"] != event.worker
-        assert "occupancy" in event.data["reason"]
+        assert event.data["victim_occupancy"] >= 1.5 * event.data["cost"]
+        assert "occ_thief" in event.data["rule"]
     # The long task's worker did not also run the short ones queued behind it.
     assert rec.spans["t0"][1] - min(s for s, _ in rec.spans.values()) < 0.45
 

@@ -49,7 +49,7 @@ from perfect21.executor.events import EventBus
 from perfect21.executor.gates import FINAL_STAGE, GateCommand, run_gate
 from perfect21.executor.runners import Runner, TaskContext
 from perfect21.executor.runs import RunStore, new_run_id, proc_start_time, safe_name
-from perfect21.executor.stealing import WorkerQueue, choose_steal, choose_worker
+from perfect21.executor.stealing import STEAL_RULE, WorkerQueue, choose_steal, choose_worker
 from perfect21.executor.tasks import (
     Attempt,
     Event,
@@ -287,6 +287,7 @@ class LocalExecutor:
         self._tracker: WorkspaceTracker | None = None
         self._state: _State | None = None
         self._aux: set[asyncio.Task[Any]] = set()
+        self._run_dirs: dict[str, Path] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -366,7 +367,10 @@ class LocalExecutor:
             return self.store.run_dir(run_id)
         if self._run_root is None:
             self._run_root = Path(tempfile.mkdtemp(prefix="perfect21-runs-"))
-        return self._run_root / run_id
+        cached = self._run_dirs.get(run_id)
+        if cached is None:
+            cached = self._run_dirs[run_id] = self._run_root / run_id
+        return cached
 
     def _task_dir(self, run_id: str, task_id: str) -> Path:
         return self._run_dir(run_id) / "tasks" / safe_name(task_id)
@@ -441,10 +445,9 @@ class LocalExecutor:
 
     def _finish_interrupted(self, state: _State) -> None:
         """Tasks that were running when the run stopped go back to pending (resumable)."""
-        for record in list(state.records.values()):
-            if record.status is TaskStatus.RUNNING:
-                self._save(state, replace(record, status=TaskStatus.PENDING,
-                                          error="interrupted"))
+        for task_id in list(state.running):
+            record = state.records[task_id]
+            self._save(state, replace(record, status=TaskStatus.PENDING, error="interrupted"))
 
     def _skip_later(self, state: _State, segments: Sequence[list[Stage]],
                     status: RunStatus) -> None:
@@ -574,6 +577,8 @@ class LocalExecutor:
             state.wake[worker].set()
 
     def _steal(self, state: _State, worker: int) -> str | None:
+        if not any(len(q) for q in state.queues):
+            return None
         loads = [q.load() for q in state.queues]
         decision = choose_steal(loads[worker], loads)
         if decision is None:
@@ -584,7 +589,8 @@ class LocalExecutor:
         state.steals += 1
         self._emit(EventKind.STEAL, state.run_id, decision.task_id, worker, data={
             "victim": decision.victim, "thief": decision.thief, "cost": decision.cost,
-            "victim_occupancy": decision.victim_occupancy, "reason": decision.reason})
+            "thief_occupancy": decision.thief_occupancy,
+            "victim_occupancy": decision.victim_occupancy, "rule": STEAL_RULE})
         return decision.task_id
 
     async def _worker(self, state: _State, worker: int) -> None:
@@ -606,6 +612,8 @@ class LocalExecutor:
                 state.segment_done.set()
                 return
             # Someone may now be stealable or ready: idle workers look again.
+            if not any(len(q) for q in state.queues):
+                continue
             for other, other_queue in enumerate(state.queues):
                 if other != worker and len(other_queue) == 0 and other_queue.running_cost == 0:
                     state.wake[other].set()
@@ -689,20 +697,15 @@ class LocalExecutor:
                 for other in others:
                     state.overlaps.setdefault(other, set()).add(task_id)
                 state.running[task_id] = worker
-                try:
-                    record = await self._run_task(state, worker, task)
-                finally:
-                    state.running.pop(task_id, None)
+                record = await self._run_task(state, worker, task)
+                state.running.pop(task_id, None)
         except asyncio.CancelledError:
             record = state.records[task_id]
-            if record.status is TaskStatus.RUNNING:
-                self._save(state, replace(record, status=TaskStatus.PENDING,
-                                          error="interrupted", ended_at=time.time()))
+            self._save(state, replace(record, status=TaskStatus.PENDING, error="interrupted",
+                                      ended_at=time.time()))
             raise
         finally:
             queue.running_cost = 0.0
-        overlaps = state.overlaps.pop(task_id, set())
-        record = replace(record, concurrent_with=tuple(sorted(overlaps))[:_MAX_CONCURRENT_LISTED])
         self._save(state, record)
         if record.cost_usd:
             state.cost += record.cost_usd
@@ -753,14 +756,15 @@ class LocalExecutor:
         system_prompt = spec.prompt if spec is not None and spec.prompt else (
             f"You are the {task.agent} agent of a multi-agent software team.")
         brief = self._brief(state, task)
-        task_dir = self._task_dir(run_id, task.id)
-        prompt_path = task_dir / "prompt.md"
+        # Runners without files (python) get the run folder as a placeholder path: building
+        # per-task paths would be most of the executor's per-task cost for them.
+        task_dir = self._task_dir(run_id, task.id) if self._uses_files else self._run_dir(run_id)
+        prompt_path = task_dir / "prompt.md" if self._uses_files else task_dir
         if self._uses_files:
             await asyncio.to_thread(_write_prompt, prompt_path, brief)
         started = time.time()
-        record = replace(record, status=TaskStatus.RUNNING, started_at=started, ended_at=None,
-                         prompt_path=str(prompt_path), error="")
-        state.records[task.id] = record
+        # The record stays as it was until the task ends (one record per task on this path);
+        # "running" lives in state.running and in the store.
         if self.store is not None:
             self.store.task_started(run_id, task.id, started_at=started,
                                     prompt_path=str(prompt_path))
@@ -775,6 +779,8 @@ class LocalExecutor:
             if not self.settings.refresh_cache:
                 hit = await self.cache.get(cache_key)
                 if hit is not None:
+                    record = replace(record, started_at=started,
+                                     prompt_path=str(prompt_path) if self._uses_files else "")
                     return await self._replay(state, worker, record, hit, cache_key)
 
         before = await self._snapshot()
@@ -782,13 +788,14 @@ class LocalExecutor:
         first_attempt = len(attempts) + 1
         result: RunnerResult | None = None
         last_attempt = first_attempt + self.settings.retries
-        stdout_path = stderr_path = task_dir / "attempt.stdout"
+        stdout_path = stderr_path = task_dir
         cost = 0.0
         has_cost = False
         tokens_in = tokens_out = None
         for number in range(first_attempt, last_attempt + 1):
-            stdout_path = task_dir / f"attempt-{number}.stdout"
-            stderr_path = task_dir / f"attempt-{number}.stderr"
+            if self._uses_files:
+                stdout_path = task_dir / f"attempt-{number}.stdout"
+                stderr_path = task_dir / f"attempt-{number}.stderr"
             attempt_started = time.time()
             ctx = TaskContext(
                 run_id=run_id, task_id=task.id, agent=task.agent, stage=task.stage,
@@ -824,8 +831,12 @@ class LocalExecutor:
         after = await self._snapshot()
         files = diff_snapshots(before, after) if before is not None and after is not None else ()
         status = TaskStatus.SUCCEEDED if result.ok else TaskStatus.FAILED
+        overlaps = state.overlaps.pop(task.id, set())
         record = replace(
-            record, status=status, attempts=tuple(attempts), argv=result.argv, pid=result.pid,
+            record, status=status, started_at=started,
+            prompt_path=str(prompt_path) if self._uses_files else "",
+            concurrent_with=tuple(sorted(overlaps))[:_MAX_CONCURRENT_LISTED],
+            attempts=tuple(attempts), argv=result.argv, pid=result.pid,
             exit_code=result.exit_code, ended_at=time.time(), stdout_tail=result.stdout_tail,
             stderr_tail=result.stderr_tail, result_text=result.result_text,
             stdout_path=str(stdout_path) if self._uses_files else "",
@@ -900,7 +911,9 @@ class LocalExecutor:
         files = diff_snapshots(before, after) if before is not None and after is not None else ()
         self._emit(EventKind.CACHE_HIT, state.run_id, record.task_id, worker,
                    data={"level": level, "files": len(hit.files), "kept": kept})
+        overlaps = state.overlaps.pop(record.task_id, set())
         return replace(record, status=TaskStatus.SUCCEEDED, ended_at=time.time(),
+                       concurrent_with=tuple(sorted(overlaps))[:_MAX_CONCURRENT_LISTED],
                        argv=(), pid=None, exit_code=0, stdout_tail=tail(hit.stdout),
                        result_text=hit.result_text, files=files, cost_usd=0.0,
                        tokens_in=hit.tokens_in, tokens_out=hit.tokens_out,

@@ -447,6 +447,7 @@ class PythonRunner:
     """
 
     name = "python"
+    uses_files = False  # no prompt or output files: the callable gets the brief directly
 
     def __init__(self, func: PythonFunc, *, label: str = "") -> None:
         self.func = func
