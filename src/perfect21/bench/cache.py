@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import importlib.util
 import itertools
 import json
 import random
@@ -544,7 +545,10 @@ def _round(value: Any) -> Any:
     default="",
     help="Redis for the shared-home part (default: a private redis-server if installed).",
 )
-def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str) -> None:
+@click.option(
+    "--e2e/--no-e2e", default=True, show_default=True, help="Agent-result end-to-end part."
+)
+def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str, e2e: bool) -> None:
     """L1 hit ratio vs LRU and Belady, L1 get speed, prefetch precision and gain.
 
     \b
@@ -583,9 +587,9 @@ def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str) -
     report["layered_get_ops_per_s"] = asyncio.run(_layered_get_ops(100_000))
     _progress("prefetch on a session trace…")
     report.update(asyncio.run(_prefetch_bench(6_000 if quick else 20_000)))
-    try:
-        import perfect21.executor  # noqa: F401
-    except ImportError:
+    if not e2e:
+        report["e2e"] = "skipped: --no-e2e"
+    elif importlib.util.find_spec("perfect21.executor") is None:
         report["e2e"] = "skipped: perfect21.executor is not installed"
     else:
         _progress("agent results end to end…")

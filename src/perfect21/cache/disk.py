@@ -279,7 +279,7 @@ class DiskTier:
     ) -> list[tuple[str, int]]:
         self._flush_hits(conn)
         rows = conn.execute(
-            "SELECT key, hits FROM entries WHERE key >= ? AND key < ? AND hits > 0"
+            "SELECT key, hits FROM entries WHERE key >= ? AND key < ?"
             " AND (expires = 0 OR expires > ?) ORDER BY hits DESC, accessed DESC LIMIT ?",
             (prefix, prefix + "\U0010ffff", time.time(), limit),
         ).fetchall()
@@ -334,7 +334,7 @@ class DiskTier:
         return await self._run(self._clear, prefix, default=0)
 
     async def most_used(self, prefix: str = "", limit: int = 100) -> list[tuple[str, int]]:
-        """Keys under ``prefix`` with the most recorded hits (for warming), best first."""
+        """Keys under ``prefix``, most recorded hits first, then most recently used."""
         return await self._run(self._most_used, prefix, limit, default=[])
 
     async def info(self) -> dict[str, Any]:
