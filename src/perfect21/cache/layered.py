@@ -191,7 +191,7 @@ class LayeredCache:
             if data is None:
                 stats.miss(elapsed)
                 continue
-            value = self._decode(full, data, tier)
+            value = await self._decode(full, data, tier)
             if value is None:
                 stats.miss(elapsed)
                 continue
@@ -220,7 +220,7 @@ class LayeredCache:
             stats = self.stats.level(level.value)
             datas = await tier.get_many(missing)
             for full, data in datas.items():
-                value = self._decode(full, data, tier)
+                value = await self._decode(full, data, tier)
                 if value is None:
                     continue
                 stats.hit(len(data), 0.0)
@@ -230,12 +230,12 @@ class LayeredCache:
             missing = [k for k in missing if k not in datas]
         return found
 
-    def _decode(self, full: str, data: bytes, tier: CacheTier) -> Any:
+    async def _decode(self, full: str, data: bytes, tier: CacheTier) -> Any:
         try:
             return decode_value(data)
         except ValueError as exc:
             log.warning("cache %s: entry %r is unreadable (%s); dropped", tier.name, full, exc)
-            asyncio.get_running_loop().create_task(tier.delete(full))
+            await tier.delete(full)
             return None
 
     async def _promote(self, full: str, value: Any, data: bytes, *, found_in: Level) -> None:
@@ -346,7 +346,7 @@ class LayeredCache:
         datas = await self.l3.get_many(keys)
         loaded = 0
         for full, data in datas.items():
-            value = self._decode(full, data, self.l3)
+            value = await self._decode(full, data, self.l3)
             if value is None:
                 continue
             self.l1.set(full, value, size=len(data), ttl_s=self.ttl_s)
