@@ -25,6 +25,7 @@ __all__ = ["Config", "load_config"]
 
 CONFIG_FILE = "perfect21.toml"
 ENV_PREFIX = "PERFECT21_"
+RUNNERS_TABLE = "runners"  # [runners.<name>] tables: see perfect21.api.profiles
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +159,8 @@ def _from_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     flat: dict[str, Any] = {}
     for key, value in data.items():
+        if key == RUNNERS_TABLE:  # runner profiles: read by the API server, not settings
+            continue
         if isinstance(value, dict):
             for sub, subvalue in value.items():
                 flat[f"{key}_{sub}"] = subvalue

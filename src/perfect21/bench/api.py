@@ -1,0 +1,315 @@
+"""``perfect21 bench api``: the HTTP API under load, from a separate client process.
+
+The server is started as its own process (``python -m perfect21 serve``) on a free loopback
+port with a temporary PERFECT21_HOME and a rate limit high enough not to interfere (the
+limiter itself still runs on every request). Then, in the same run:
+
+1. ``POST /v1/plan`` — 10 concurrent keep-alive clients for ``--duration`` seconds, cycling
+   through realistic requests (the labelled routing sample when ``../shared/data`` is there,
+   else a built-in list), after one warm-up pass over them;
+2. ``GET /healthz`` — the same load on the cheapest route: the framework's ceiling here.
+
+The load generator is ``wrk`` when it is installed, else a built-in asyncio client speaking
+raw HTTP/1.1 over asyncio streams (uvloop when available); the output says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["LoadResult", "command", "free_port", "run_load", "start_server"]
+
+TARGETS = {"p95_ms": 5.0, "rps": 3000.0}
+FALLBACK_REQUESTS = (
+    "实现用户登录功能，使用JWT认证",
+    "Checkout is slow for users in Japan",
+    "add rate limiting to the public API",
+    "修复支付模块的并发bug并补充单元测试",
+    "build a React dashboard for sales KPIs with a Python backend",
+    "migrate the MySQL database to PostgreSQL with zero downtime",
+    "set up Kubernetes autoscaling and Prometheus alerts",
+    "train a churn prediction model and serve it behind an API",
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _requests() -> tuple[list[str], str]:
+    sample = Path(__file__).resolve().parents[3].parent / "shared" / "data" / \
+        "routing_sample.jsonl"
+    if sample.is_file():
+        items = [json.loads(line)["request"] for line in
+                 sample.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return items, f"{len(items)} requests of routing_sample.jsonl"
+    return list(FALLBACK_REQUESTS), f"{len(FALLBACK_REQUESTS)} built-in requests"
+
+
+@contextlib.contextmanager
+def start_server(env_extra: dict[str, str] | None = None, args: Sequence[str] = (),
+                 timeout_s: float = 30.0) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``perfect21 serve`` in a child process on a free port; yields (base URL, process)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="p21-bench-api-") as tmp:
+        env = {**os.environ, "PERFECT21_HOME": str(Path(tmp) / "home"),
+               "PYTHONUNBUFFERED": "1", **(env_extra or {})}
+        env.pop("PERFECT21_API_TOKEN", None)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "perfect21", "serve", "--port", str(port), *args],
+            cwd=tmp, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_ready(port, proc, timeout_s)
+            yield base, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stderr is not None:
+                proc.stderr.close()
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+            raise click.ClickException(f"the server exited with {proc.returncode}: {err[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise click.ClickException(f"the server did not answer /healthz within {timeout_s:g} s")
+
+
+class LoadResult:
+    """Latencies (ms) of successful requests, the error count and the wall time."""
+
+    def __init__(self, latencies_ms: list[float], errors: int, elapsed_s: float,
+                 clients: int) -> None:
+        self.latencies_ms = latencies_ms
+        self.errors = errors
+        self.elapsed_s = elapsed_s
+        self.clients = clients
+
+    def quantile(self, q: float) -> float:
+        data = sorted(self.latencies_ms)
+        if not data:
+            return float("nan")
+        return data[min(len(data) - 1, int(q * len(data)))]
+
+    def to_dict(self) -> dict[str, Any]:
+        n = len(self.latencies_ms)
+        return {"requests": n, "errors": self.errors, "clients": self.clients,
+                "seconds": round(self.elapsed_s, 3),
+                "rps": round(n / self.elapsed_s, 1) if self.elapsed_s else 0.0,
+                "p50_ms": round(self.quantile(0.50), 3), "p95_ms": round(self.quantile(0.95), 3),
+                "p99_ms": round(self.quantile(0.99), 3),
+                "mean_ms": round(statistics.fmean(self.latencies_ms), 3) if n else None}
+
+
+def _request_bytes(method: str, path: str, body: bytes | None) -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    if body is not None:
+        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + (body or b"")
+
+
+async def _client(port: int, payloads: list[bytes], offset: int, stop_at: float,
+                  latencies: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    index = offset
+    clock = time.perf_counter
+    try:
+        while clock() < stop_at:
+            payload = payloads[index % len(payloads)]
+            index += 1
+            started = clock()
+            writer.write(payload)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+                    break
+            if length:
+                await reader.readexactly(length)
+            if head.startswith(b"HTTP/1.1 200"):
+                latencies.append((clock() - started) * 1000.0)
+            else:
+                errors[0] += 1
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        errors[0] += 1
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def _load(port: int, payloads: list[bytes], clients: int, duration_s: float
+                ) -> LoadResult:
+    latencies: list[float] = []
+    errors = [0]
+    started = time.perf_counter()
+    stop_at = started + duration_s
+    step = max(1, len(payloads) // clients)
+    await asyncio.gather(*(_client(port, payloads, i * step, stop_at, latencies, errors)
+                           for i in range(clients)))
+    return LoadResult(latencies, errors[0], time.perf_counter() - started, clients)
+
+
+def run_load(port: int, payloads: list[bytes], clients: int, duration_s: float) -> LoadResult:
+    """The built-in client: ``clients`` keep-alive connections, one request in flight each."""
+    try:
+        import uvloop
+
+        return uvloop.run(_load(port, payloads, clients, duration_s))
+    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
+        return asyncio.run(_load(port, payloads, clients, duration_s))
+
+
+_WRK_SCRIPT = """
+local bodies = {}
+for line in io.lines(os.getenv("P21_BODIES")) do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  if #bodies == 0 then return wrk.format("GET", wrk.path) end
+  i = i + 1
+  return wrk.format("POST", wrk.path, {["Content-Type"] = "application/json"},
+                    bodies[(i % #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+                 + summary.errors.status + summary.errors.timeout
+  io.write(string.format(
+    "P21JSON {\\"requests\\": %d, \\"errors\\": %d, \\"seconds\\": %f, \\"p50_ms\\": %f, "
+    .. "\\"p95_ms\\": %f, \\"p99_ms\\": %f}\\n",
+    summary.requests, errors, summary.duration / 1e6, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def run_wrk(wrk: str, url: str, bodies: list[bytes], clients: int, duration_s: float
+            ) -> dict[str, Any]:
+    """Load with wrk (2 threads); the Lua script reports the same numbers as JSON."""
+    with tempfile.TemporaryDirectory(prefix="p21-wrk-") as tmp:
+        script = Path(tmp) / "p21.lua"
+        script.write_text(_WRK_SCRIPT, encoding="utf-8")
+        body_file = Path(tmp) / "bodies.txt"
+        body_file.write_bytes(b"\n".join(bodies))
+        out = subprocess.run(
+            [wrk, "-t", "2", "-c", str(clients), "-d", f"{duration_s:g}s", "-s", str(script),
+             url], capture_output=True, text=True, check=False,
+            env={**os.environ, "P21_BODIES": str(body_file)})
+    for line in out.stdout.splitlines():
+        if line.startswith("P21JSON "):
+            data: dict[str, Any] = json.loads(line[len("P21JSON "):])
+            data["clients"] = clients
+            data["rps"] = round(data["requests"] / data["seconds"], 1) if data["seconds"] else 0
+            return data
+    raise click.ClickException(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
+
+
+def _measure(port: int, base: str, path: str, bodies: list[bytes] | None, clients: int,
+             duration_s: float, wrk: str | None) -> dict[str, Any]:
+    if wrk is not None:
+        return run_wrk(wrk, base + path, bodies or [], clients, duration_s)
+    if bodies is None:
+        payloads = [_request_bytes("GET", path, None)]
+    else:
+        payloads = [_request_bytes("POST", path, b) for b in bodies]
+    return run_load(port, payloads, clients, duration_s).to_dict()
+
+
+@click.command("api")
+@click.option("--duration", type=click.FloatRange(1, 600), default=10.0, show_default=True,
+              help="Seconds of load per route.")
+@click.option("--clients", type=click.IntRange(1, 256), default=10, show_default=True,
+              help="Concurrent keep-alive connections.")
+@click.option("--client", "client_kind", type=click.Choice(["auto", "builtin", "wrk"]),
+              default="auto", show_default=True, help="Load generator (auto: wrk if installed).")
+@click.option("--full", is_flag=True, help="30 s per route instead of --duration.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def command(duration: float, clients: int, client_kind: str, full: bool, as_json: bool) -> None:
+    """HTTP API latency and throughput: POST /v1/plan, and GET /healthz as the ceiling.
+
+    \b
+    Examples:
+      perfect21 bench api
+      perfect21 bench api --json > api.json
+      perfect21 bench api --clients 32 --duration 20
+
+    Targets on a 2-core machine: p95 <= 5 ms and >= 3,000 req/s with 0 errors.
+    """
+    if full:
+        duration = 30.0
+    wrk = shutil.which("wrk") if client_kind in ("auto", "wrk") else None
+    if client_kind == "wrk" and wrk is None:
+        raise click.ClickException("--client wrk: wrk is not installed")
+    generator = "wrk" if wrk else "built-in asyncio client (raw HTTP/1.1 keep-alive, uvloop)"
+    requests, source = _requests()
+    bodies = [json.dumps({"request": r}, ensure_ascii=False).encode() for r in requests]
+    env = {"PERFECT21_API_RATE_LIMIT_PER_S": "1000000000", "PERFECT21_API_RATE_BURST": "1000000000"}
+    click.echo(f"bench api: server process, {clients} clients, {duration:g} s per route, "
+               f"{generator}; {source}", err=True)
+    with start_server(env) as (base, _proc):
+        port = int(base.rsplit(":", 1)[1])
+        # Warm-up: one client cycles through every request (fills the planner's LRU).
+        warm = run_load(port, [_request_bytes("POST", "/v1/plan", b) for b in bodies], 1, 2.0)
+        if warm.errors or len(warm.latencies_ms) < len(bodies):
+            raise click.ClickException(f"warm-up failed: {warm.errors} error(s), "
+                                       f"{len(warm.latencies_ms)} of {len(bodies)} planned")
+        click.echo("  POST /v1/plan …", err=True)
+        plan = _measure(port, base, "/v1/plan", bodies, clients, duration, wrk)
+        click.echo("  GET /healthz …", err=True)
+        health = _measure(port, base, "/healthz", None, clients, duration, wrk)
+    result = {**{k: plan[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "errors",
+                                      "clients", "requests", "seconds")},
+              "ceiling_rps": health["rps"], "ceiling_p50_ms": health["p50_ms"],
+              "ceiling_p95_ms": health["p95_ms"], "ceiling_p99_ms": health["p99_ms"],
+              "ceiling_errors": health["errors"],
+              "ratio_of_ceiling": round(plan["rps"] / health["rps"], 3) if health["rps"] else None,
+              "client": "wrk" if wrk else "builtin", "generator": generator,
+              "requests_source": source, "targets": TARGETS,
+              "meets_targets": plan["p95_ms"] <= TARGETS["p95_ms"]
+              and plan["rps"] >= TARGETS["rps"] and plan["errors"] == 0,
+              "cpus": os.cpu_count()}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"POST /v1/plan  {plan['rps']:>9,.0f} req/s  p50 {plan['p50_ms']:.2f} ms  "
+               f"p95 {plan['p95_ms']:.2f} ms  p99 {plan['p99_ms']:.2f} ms  "
+               f"errors {plan['errors']}  ({clients} clients)")
+    click.echo(f"GET /healthz   {health['rps']:>9,.0f} req/s  p50 {health['p50_ms']:.2f} ms  "
+               f"p95 {health['p95_ms']:.2f} ms  p99 {health['p99_ms']:.2f} ms  "
+               f"errors {health['errors']}  (framework ceiling)")
+    click.echo(f"plan / ceiling: {result['ratio_of_ceiling']}   targets: p95 <= 5 ms, "
+               f">= 3,000 req/s, 0 errors → {'met' if result['meets_targets'] else 'NOT met'}")
+    click.echo(f"load generator: {generator}")

@@ -1,0 +1,72 @@
+"""``perfect21 serve``: the HTTP API and dashboard in one uvicorn process."""
+
+from __future__ import annotations
+
+import click
+
+from perfect21._errors import ConfigError
+from perfect21.cli._common import config_from
+
+__all__ = ["is_loopback", "serve"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``; any other name or address is not."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("serve")
+@click.option("--host", default=None,
+              help="Address to bind (default 127.0.0.1). Any non-loopback address needs "
+                   "PERFECT21_API_TOKEN.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port (default 8021).")
+@click.option("--runner-profile", "runner_profiles", multiple=True, metavar="NAME=TEMPLATE",
+              help="A command runner profile that POST /v1/runs may use by NAME "
+                   "(repeatable; [runners.NAME] tables of perfect21.toml also count).")
+@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info"]),
+              default="warning", show_default=True, help="Server log level.")
+def serve(host: str | None, port: int | None, runner_profiles: tuple[str, ...],
+          log_level: str) -> None:
+    """Serve the HTTP API (/v1), the live dashboard (/) and /metrics in one process.
+
+    \b
+    Examples:
+      perfect21 serve
+      perfect21 serve --port 9000 --runner-profile local='python3 agent.py {agent} {prompt_file}'
+      PERFECT21_API_TOKEN=s3cret perfect21 serve --host 0.0.0.0
+
+    Loopback only by default. Binding any other address requires a token in
+    PERFECT21_API_TOKEN; every API request must then send `Authorization: Bearer TOKEN`.
+    Runs started over HTTP can only use runner profiles configured here.
+    """
+    config = config_from(api_host=host, api_port=port)
+    if not is_loopback(config.api_host) and not config.api_token:
+        raise ConfigError(
+            f"refusing to serve on {config.api_host}: a non-loopback address needs a token; "
+            "set PERFECT21_API_TOKEN (clients then send 'Authorization: Bearer <token>')")
+    from perfect21.api.profiles import load_profiles
+
+    profiles = load_profiles(runner_profiles)
+    for profile in profiles.values():
+        profile.preflight()
+    import uvicorn
+
+    from perfect21.api.app import create_app
+
+    app = create_app(config, runner_profiles=profiles)
+    shown = f"[{config.api_host}]" if ":" in config.api_host else config.api_host
+    names = ", ".join(sorted(profiles)) or "none"
+    click.echo(f"perfect21 serving http://{shown}:{config.api_port}/  (dashboard /, API /v1, "
+               f"docs /docs; runner profiles: {names}; "
+               f"auth: {'bearer token' if config.api_token else 'off'})")
+    uvicorn.run(app, host=config.api_host, port=config.api_port, log_level=log_level,
+                access_log=False, server_header=False, loop="uvloop", http="httptools",
+                limit_concurrency=1000, backlog=2048, timeout_graceful_shutdown=10)
