@@ -181,3 +181,31 @@ async def test_open_cache_from_config(tmp_path: Path) -> None:
         assert cache.l1.max_entries == 123 and cache.prefix == "plans/v3/"
         await cache.set("x", "y")
     assert (tmp_path / "home" / "cache" / "l3.sqlite").exists()
+
+
+async def test_counters_reach_the_monitor_kpis() -> None:
+    from perfect21.monitor import kpi
+
+    def total(name: str, level: str) -> float:
+        snap = kpi.snapshot()
+        metric = next((m for m in snap.metrics if m.name == name), None)
+        if metric is None:
+            return 0.0
+        return sum(s.value for s in metric.samples if dict(s.labels).get("level") == level)
+
+    before = total("cache_hits_total", "l1")
+    cache = _cache()
+    await cache.set("a", 1)
+    for _ in range(3):
+        await cache.get("a")
+    await cache.aclose()
+    assert total("cache_hits_total", "l1") - before == 3
+    cache.publish_kpis()  # nothing new: nothing added twice
+    assert total("cache_hits_total", "l1") - before == 3
+
+
+async def test_trim_empties_memory_only() -> None:
+    cache = _cache()
+    await cache.set("a", 1)
+    assert cache.trim() == 1 and len(cache.l1) == 0
+    assert await cache.get("a") == 1

@@ -41,6 +41,10 @@ __all__ = ["Hit", "LayeredCache", "open_cache"]
 
 log = logging.getLogger("perfect21.cache")
 
+# Push counters to the monitor's KPI registry at most every this many requests (and at
+# close): a registry call takes a lock and costs about as much as a whole L1 hit.
+_PUBLISH_EVERY = 256
+
 
 @dataclass(frozen=True, slots=True)
 class Hit:
@@ -83,6 +87,8 @@ class LayeredCache:
         self._prefetched: OrderedDict[Hashable, None] = OrderedDict()
         self._started = False
         self._closed = False
+        self._published: dict[tuple[str, str], int] = {}
+        self._published_at = 0
 
     # -- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> LayeredCache:
@@ -105,6 +111,7 @@ class LayeredCache:
         if self._closed:
             return
         self._closed = True
+        self.publish_kpis()
         for task in list(self._prefetching.values()):
             task.cancel()
         await asyncio.gather(*self._prefetching.values(), return_exceptions=True)
@@ -178,6 +185,8 @@ class LayeredCache:
     async def _below_l1(self, full: str) -> Hit | None:
         self.stats.requests += 1
         self.stats.l1.misses += 1
+        if self.stats.requests - self._published_at >= _PUBLISH_EVERY:
+            self.publish_kpis()
         return await self._lookup_lower(full)
 
     async def _lookup_lower(self, full: str) -> Hit | None:
@@ -421,6 +430,35 @@ class LayeredCache:
         elif op == "resync":
             self.l1.clear()
             self._prefetched.clear()
+
+    def trim(self) -> int:
+        """Empty L1 (the memory guard's clean-up hook); L2/L3 still hold every value."""
+        dropped = len(self.l1)
+        self.l1.clear()
+        self._prefetched.clear()
+        return dropped
+
+    def publish_kpis(self) -> None:
+        """Add what happened since the last call to the monitor's KPI counters."""
+        try:
+            from perfect21.monitor import kpi
+        except ImportError:  # pragma: no cover - the monitor is part of the package
+            return
+        s = self.stats
+        current = {("prefetch_issued_total", ""): s.prefetch.loaded}
+        current[("prefetch_used_total", "")] = s.prefetch.used
+        for level in (s.l1, s.l2, s.l3):
+            current[("cache_hits_total", level.name)] = level.hits
+            current[("cache_misses_total", level.name)] = level.misses
+        for (name, level_name), value in current.items():
+            delta = value - self._published.get((name, level_name), 0)
+            if delta > 0:
+                if level_name:
+                    kpi.inc(name, delta, level=level_name)
+                else:
+                    kpi.inc(name, delta)
+        self._published = current
+        self._published_at = s.requests
 
     def snapshot(self) -> dict[str, Any]:
         """Counters of every level plus tier details (the metrics helper reads this)."""
