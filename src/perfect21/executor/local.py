@@ -761,7 +761,7 @@ class LocalExecutor:
         task_dir = self._task_dir(run_id, task.id) if self._uses_files else self._run_dir(run_id)
         prompt_path = task_dir / "prompt.md" if self._uses_files else task_dir
         if self._uses_files:
-            await asyncio.to_thread(_write_prompt, prompt_path, brief)
+            _write_prompt(prompt_path, brief)  # a few KiB: cheaper inline than via a thread
         started = time.time()
         # The record stays as it was until the task ends (one record per task on this path);
         # "running" lives in state.running and in the store.
@@ -864,9 +864,14 @@ class LocalExecutor:
         return spawned
 
     async def _snapshot(self) -> Snapshot | None:
-        if self._tracker is None:
+        tracker = self._tracker
+        if tracker is None:
             return None
-        return await asyncio.to_thread(self._tracker.snapshot)
+        # A small tree is hashed inline (a thread hand-off costs more than the walk); a tree
+        # whose last snapshot took longer than 2 ms is walked in a worker thread.
+        if tracker.last_duration_s < 0.002:
+            return tracker.snapshot()
+        return await asyncio.to_thread(tracker.snapshot)
 
     async def _store_in_cache(self, key: str, record: TaskRecord,
                               files: tuple[FileChange, ...], stdout_path: Path) -> bool:

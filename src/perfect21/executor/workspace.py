@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 from perfect21.executor.tasks import FileChange
@@ -40,10 +41,15 @@ class WorkspaceTracker:
         self._cache: dict[str, tuple[int, int, int, str]] = {}
         self._lock = threading.Lock()
         self.truncated = False
+        self.last_duration_s = 0.0
 
     def snapshot(self) -> Snapshot:
         with self._lock:
-            return self._snapshot()
+            started = time.perf_counter()
+            try:
+                return self._snapshot()
+            finally:
+                self.last_duration_s = time.perf_counter() - started
 
     def _snapshot(self) -> Snapshot:
         out: Snapshot = {}
