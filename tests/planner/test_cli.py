@@ -143,7 +143,7 @@ def test_plan_stdin_invalid_utf8(run_cli: RunCli) -> None:
 
 def test_batch_one_json_per_line(run_cli: RunCli, workdir: Path) -> None:
     """``--batch`` writes one plan per input line, in order, with the input's id."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": "r1", "request": LOGIN, "lang": "zh"},
         {"id": 2, "request": "Add dark mode to the settings page"},
         {"id": "r3", "request": "Our Kafka consumers lag by hours during peak traffic"},
@@ -181,6 +181,25 @@ def test_batch_reports_bad_lines_and_plans_the_rest(run_cli: RunCli, workdir: Pa
     assert f"{path}:2: invalid UTF-8" in proc.stderr
     assert f"{path}:4: invalid JSON" in proc.stderr
     assert ":1:" not in proc.stderr and ":3:" not in proc.stderr and ":5:" not in proc.stderr
+
+
+def test_batch_from_stdin_reports_unplannable_objects(run_cli: RunCli) -> None:
+    """``--batch -`` reads stdin; an empty request, a non-object and a missing "request" are
+    reported with their line numbers; the valid lines are planned."""
+    lines = [
+        json.dumps({"id": "a", "request": "Add pagination to GET /orders"}),
+        json.dumps({"id": "empty", "request": "   "}),
+        json.dumps(["not", "an", "object"]),
+        json.dumps({"id": "norequest", "text": "x"}),
+        json.dumps({"request": "给订单列表加分页"}),
+    ]
+    proc = run_cli("plan", "--batch", "-", stdin="\n".join(lines) + "\n")
+    assert proc.returncode == 1
+    plans = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [p["input_id"] for p in plans] == ["a", None]
+    assert "-:2: request is empty" in proc.stderr
+    assert "-:3: expected an object" in proc.stderr and "-:4: expected an object" in proc.stderr
+    assert "3 line(s) could not be planned" in proc.stderr
 
 
 @pytest.mark.parametrize("request_text", ["", "   \n\t  "])
@@ -299,3 +318,40 @@ def test_help_lists_every_command(run_cli: RunCli) -> None:
     plan_help = run_cli("plan", "--help").stdout
     assert "Examples:" in plan_help and "--format" in plan_help and "--batch" in plan_help
     assert "Examples:" in run_cli("agents", "--help").stdout
+
+
+def test_plan_on_a_terminal_uses_rich(workdir: Path) -> None:
+    """On a TTY the plan is drawn as a rich tree with every stage and agent."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    chunks: list[bytes] = []
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-m", "perfect21", "plan", LOGIN, "--explain"],
+            stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, cwd=workdir,
+            env=env,
+        ) as proc:
+            os.close(slave)
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            assert proc.stderr is not None
+            errors = proc.stderr.read().decode("utf-8", "replace")
+            assert proc.wait(timeout=30) == 0, errors
+    finally:
+        os.close(master)
+    out = b"".join(chunks).decode("utf-8", "replace")
+    assert "├" in out or "└" in out  # tree guides: the rich view, not the plain text
+    assert "Plan plan-" not in out
+    assert "security-auditor" in out and "verify" in out
