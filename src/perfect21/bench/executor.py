@@ -180,10 +180,10 @@ def _progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def _bench(seed: int, full: bool) -> dict[str, Any]:
+async def _bench(seed: int, full: bool, scale: float = 1.0) -> dict[str, Any]:
     tasks = TASKS * (3 if full else 1)
     reps = 3 if full else 1
-    sub_lb, inproc_lb = (15.0, 5.0) if full else (6.0, 1.5)
+    sub_lb, inproc_lb = (15.0 * scale, 5.0 * scale) if full else (6.0 * scale, 1.5 * scale)
     out: dict[str, Any] = {
         "workers": WORKERS, "tasks": tasks, "seed": seed,
         "workload": (f"lognormal(sigma={SIGMA}) durations, {LONG_TASKS} tasks at "
@@ -212,9 +212,9 @@ async def _bench(seed: int, full: bool) -> dict[str, Any]:
                 _progress(f"[executor]   executor {runs[-1]}  baseline {bases[-1]}")
             out[mode] = _summarise(runs, bases)
         _progress("[executor] overhead: zero-duration in-process tasks …")
-        n = 2000 if not full else 10000
+        n = max(100, int((10000 if full else 2000) * min(scale, 1.0)))
         plain = [await _overhead(n, with_store=False, home=root / "oh") for _ in range(3)]
-        stored = [await _overhead(500, with_store=True, home=root / f"ohs{i}")
+        stored = [await _overhead(max(50, n // 4), with_store=True, home=root / f"ohs{i}")
                   for i in range(3)]
     overhead = round(statistics.median(plain), 2)
     out["overhead_us_per_task_samples"] = [round(x, 2) for x in plain]
@@ -275,7 +275,9 @@ def _text(report: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--full", is_flag=True, help="3x the tasks, longer durations, 3 repeats.")
 @click.option("--seed", type=int, default=21, show_default=True)
-def command(as_json: bool, full: bool, seed: int) -> None:
+@click.option("--scale", type=click.FloatRange(0.01, 10.0), default=1.0, show_default=True,
+              help="Multiply task durations (0.05 makes a quick smoke run).")
+def command(as_json: bool, full: bool, seed: int, scale: float) -> None:
     """Work-stealing executor vs fixed chunks of 8 (makespan, efficiency, concurrency).
 
     \b
@@ -286,7 +288,8 @@ def command(as_json: bool, full: bool, seed: int) -> None:
 
     About 40 s by default (the baseline is most of it); progress goes to stderr.
     """
-    report = asyncio.run(_bench(seed, full))
+    report = asyncio.run(_bench(seed, full, scale))
+    report["scale"] = scale
     if as_json:
         click.echo(json.dumps(report, sort_keys=True))
     else:
