@@ -209,3 +209,12 @@ async def test_trim_empties_memory_only() -> None:
     await cache.set("a", 1)
     assert cache.trim() == 1 and len(cache.l1) == 0
     assert await cache.get("a") == 1
+
+
+def test_bad_redis_url_is_a_config_error(tmp_path: Path) -> None:
+    from perfect21._errors import ConfigError
+
+    config = Config(home=tmp_path / "home", redis_url="http://:hunter2@cache.example:80")
+    with pytest.raises(ConfigError, match=r"expected redis://") as info:
+        open_cache(config)
+    assert "hunter2" not in str(info.value)

@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from perfect21._errors import ConfigError
+
 __all__ = ["RedisTier", "redact_url"]
 
 log = logging.getLogger("perfect21.cache")
@@ -77,6 +79,12 @@ class RedisTier:
         op_timeout_s: float = 2.0,
         max_backoff_s: float = 10.0,
     ) -> None:
+        scheme = urlsplit(url).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(
+                f"redis_url {redact_url(url)!r}: expected redis://host:port/db, "
+                "rediss://… or unix:///path"
+            )
         self.name = name
         self.url = url
         self.prefix = prefix
@@ -128,7 +136,7 @@ class RedisTier:
 
     def _mark_down(self, exc: BaseException) -> None:
         self._backoff = min(self.max_backoff_s, max(0.25, self._backoff * 2))
-        self._down_until = time.monotonic() + self._backoff
+        self._down_until = max(self._down_until, time.monotonic() + self._backoff)
         if not self._down:
             self._down = True
             self.outages += 1
@@ -148,9 +156,14 @@ class RedisTier:
     async def _call(self, op: Callable[[Any], Awaitable[T]], default: T) -> T:
         if self._closed or (self._down and time.monotonic() < self._down_until):
             return default
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import RedisError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
+        try:
+            from redis.exceptions import ConnectionError as RedisConnectionError
+            from redis.exceptions import RedisError
+            from redis.exceptions import TimeoutError as RedisTimeoutError
+        except ImportError as exc:  # the optional client is missing: L2 is simply off
+            self._down_until = float("inf")
+            self._mark_down(exc)
+            return default
 
         try:
             result = await op(self._get_client())
