@@ -1,18 +1,20 @@
 """``perfect21 bench soak``: memory under a long mixed workload, with and without a limit.
 
-The workload runs in a fresh child process (so RSS is the workload's, not the parent's)
-with its own temporary PERFECT21_HOME, twice: once with the default limits, once with
-``--memory-limit`` (default 80 MB: soft = 90 %, hard = 100 %) and the memory guard's clean-up
-callbacks registered (planner plan cache, executor task-result cache, ``gc.collect()``).
+The workload runs in fresh child processes (so RSS is the workload's, not the parent's),
+each with its own temporary PERFECT21_HOME: one with the default limits, one with
+``--memory-limit`` (default 80 MB: soft = 90 %, hard = 100 %). Both run at the same time; the
+memory guard's clean-up callbacks are registered in both (planner plan cache and token cache,
+the layered cache's L1, ``gc.collect()``) but only fire above a soft limit.
 
 The work is interleaved in 20 rounds — each round plans 1/20 of the requests (varied,
-skewed so caches matter), records 1/20 of the decisions and runs its share of workflows
-(100 tasks each, in-process python runner) — so that "the last half" is the same mix as
-the first. Measured: peak RSS from the kernel's high-water mark (``ru_maxrss``), RSS after
+skewed so caches matter; by default through the layered cache, as "caches on" means), records
+1/20 of the decisions and runs its share of the workflows (100 tasks each, in-process python
+runner, executor task cache on) — so that "the last half" is the same mix as the first.
+Measured: peak RSS from the kernel's high-water mark (``ru_maxrss``), RSS after
 ``gc.collect()`` at the half-way point and at the end, and the guard's clean-ups.
 
 ``--full``: 1,000,000 plans + 100,000 decisions + 10 workflow runs. The default is scaled down
-(1/10 of the plans and decisions) to finish in under a minute, and says so.
+(1/20 of the plans and decisions) to finish in under a minute, and says so.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import click
 __all__ = ["command", "run_workload"]
 
 FULL = {"plans": 1_000_000, "decisions": 100_000, "runs": 10, "tasks": 100}
-DEFAULT_SCALE = 0.1
+DEFAULT_SCALE = 0.05
 ROUNDS = 20
 DISTINCT_REQUESTS = 50_000
 TARGET_PEAK_MB = 120.0
@@ -87,6 +89,7 @@ class Workload:
         self.decisions: Any = None
         self.task_cache: Any = None
         self.guard: Any = None
+        self.plan_cache: Any = None
 
     def setup(self) -> None:
         from perfect21.monitor.kpi import default_registry
@@ -132,16 +135,36 @@ class Workload:
             return
         self.notes.append("decisions store present but not wired into the soak yet")
 
-    def plans(self, n: int) -> None:
+    async def open_plan_cache(self) -> None:
+        """``--layered-plans``: plans also go through the layered cache, as a server might."""
+        from perfect21.cache import open_cache
+
+        self.plan_cache = open_cache(self.config, namespace="soak-plans")
+        await self.plan_cache.__aenter__()
+        loop = asyncio.get_running_loop()
+        l1 = self.plan_cache.l1
+        # The guard's thread must not touch the cache while the loop uses it: hand over.
+        self.guard.register_cleanup(lambda: loop.call_soon_threadsafe(l1.clear))
+
+    async def plans(self, n: int) -> None:
         if self.planner is None:
             return
         from perfect21.monitor import kpi
 
         plan = self.planner.plan
+        cache = self.plan_cache
         for _ in range(n):
             i = int(DISTINCT_REQUESTS ** self.rng.random()) - 1  # skewed: caches matter
+            request = request_for(i)
             start = time.perf_counter()
-            plan(request_for(i))
+            if cache is None:
+                plan(request)
+            else:
+
+                async def compute(request: str = request) -> Any:
+                    return plan(request).to_dict()
+
+                await cache.get_or_compute(f"r{i}", compute)
             kpi.observe("workflow_generation_seconds", time.perf_counter() - start)
         kpi.inc("plans_generated_total", n)
         self.done["plans"] += n
@@ -194,27 +217,38 @@ class Workload:
 
 def run_workload(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the interleaved workload in this process; returns the measurements."""
+    return asyncio.run(_run_workload(spec))
+
+
+async def _run_workload(spec: dict[str, Any]) -> dict[str, Any]:
     wl = Workload(spec)
     start_rss = rss_now_mb()
     wl.setup()
+    if spec.get("layered") and wl.planner is not None:
+        await wl.open_plan_cache()
     timeline: list[float] = []
     mid_rss = end_rss = 0.0
     runs_at = {int(ROUNDS * (k + 0.5) / spec["runs"]) for k in range(spec["runs"])}
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="p21-soak-work-") as work:
         for round_no in range(ROUNDS):
-            wl.plans(_share(spec["plans"], round_no))
+            await wl.plans(_share(spec["plans"], round_no))
             wl.record_decisions(_share(spec["decisions"], round_no))
             if round_no in runs_at:
-                asyncio.run(wl.workflow(spec["tasks"], Path(work)))
+                await wl.workflow(spec["tasks"], Path(work))
             gc.collect()
             rss = rss_now_mb()
             timeline.append(round(rss, 2))
             if round_no == ROUNDS // 2 - 1:
                 mid_rss = rss
-            print(f"round {round_no + 1}/{ROUNDS}: rss {rss:.1f} MiB, done {wl.done}",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(f"{spec.get('label', 'soak')}: round {round_no + 1}/{ROUNDS}: "
+                  f"rss {rss:.1f} MiB, done {wl.done}", file=sys.stderr, flush=True)  # fmt: skip
         end_rss = rss_now_mb()
+    cache_stats = None
+    if wl.plan_cache is not None:
+        snap = wl.plan_cache.snapshot()
+        cache_stats = {"hit_ratio": snap.get("hit_ratio"), "l1": snap["levels"]["l1"]}
+        await wl.plan_cache.aclose()
     wl.guard.stop()
     stats = wl.guard.stats()
     return {
@@ -230,6 +264,7 @@ def run_workload(spec: dict[str, Any]) -> dict[str, Any]:
         "soft_limit_mb": stats.soft_limit_mb,
         "hard_limit_mb": stats.hard_limit_mb,
         "memory_events": [e.to_dict() for e in wl.guard.events][-10:],
+        "layered_plan_cache": cache_stats,
         "done": wl.done,
         "seconds": round(time.perf_counter() - began, 1),
         "notes": wl.notes,
@@ -246,19 +281,33 @@ def worker_main(spec_json: str) -> None:
 
 
 # -- the command (parent process) ------------------------------------------------------------
-def _child(spec: dict[str, Any]) -> dict[str, Any]:
+def _start_child(spec: dict[str, Any], tmp: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PERFECT21_HOME": str(Path(tmp) / "home")}
+    env.pop("PERFECT21_CONFIG", None)
+    code = "import sys; from perfect21.bench.soak import worker_main; worker_main(sys.argv[1])"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(spec)],
+        env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _children(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run one child process per spec, at the same time (RSS is per process)."""
     with tempfile.TemporaryDirectory(prefix="p21-soak-") as tmp:
-        env = {**os.environ, "PERFECT21_HOME": str(Path(tmp) / "home")}
-        env.pop("PERFECT21_CONFIG", None)
-        code = "import sys; from perfect21.bench.soak import worker_main; worker_main(sys.argv[1])"
-        done = subprocess.run(
-            [sys.executable, "-c", code, json.dumps(spec)],
-            env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, check=False,
-        )  # fmt: skip
-    if done.returncode != 0:
-        raise click.ClickException(f"soak worker failed with exit status {done.returncode}")
-    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
-    return result
+        procs = []
+        for n, spec in enumerate(specs):
+            folder = Path(tmp) / str(n)
+            folder.mkdir()
+            procs.append(_start_child(spec, str(folder)))
+        outputs = [proc.communicate()[0] for proc in procs]
+    results: list[dict[str, Any]] = []
+    for spec, proc, out in zip(specs, procs, outputs, strict=True):
+        if proc.returncode != 0:
+            raise click.ClickException(
+                f"soak worker ({spec['label']}) failed with exit status {proc.returncode}"
+            )
+        results.append(json.loads(out.decode().strip().splitlines()[-1]))
+    return results
 
 
 @click.command("soak")
@@ -267,8 +316,12 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
               help=f"Fraction of the full plans/decisions (default {DEFAULT_SCALE}).")  # fmt: skip
 @click.option("--memory-limit", "memory_limit", default="80MB", show_default=True,
               help="Limit of the second, limited run (soft = 90 %, hard = 100 %).")  # fmt: skip
+@click.option("--layered-plans/--no-layered-plans", default=True, show_default=True,
+              help="Plans also go through the layered cache (L1 memory, L3 disk).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-def command(full: bool, scale: float | None, memory_limit: str, as_json: bool) -> None:
+def command(
+    full: bool, scale: float | None, memory_limit: str, layered_plans: bool, as_json: bool
+) -> None:
     """Peak RSS and growth over a long mixed workload; then the same under a memory limit.
 
     Targets: peak RSS <= 120 MB, growth over the last half <= 1 MB, and the limited run
@@ -276,9 +329,10 @@ def command(full: bool, scale: float | None, memory_limit: str, as_json: bool) -
 
     \b
     Examples:
-      perfect21 bench soak                    # scaled down (1/10), under a minute
+      perfect21 bench soak                    # scaled down (1/20), under a minute
       perfect21 bench soak --full --json      # 1,000,000 plans
       perfect21 bench soak --memory-limit 100MB
+      perfect21 bench soak --no-layered-plans # only the planner's own plan cache
     """
     from perfect21.monitor.memory import parse_memory_limit
 
@@ -289,11 +343,13 @@ def command(full: bool, scale: float | None, memory_limit: str, as_json: bool) -
         "decisions": int(FULL["decisions"] * factor),
         "runs": FULL["runs"],
         "tasks": FULL["tasks"],
+        "layered": layered_plans,
     }
-    click.echo(f"soak: {spec} (scale {factor:g}), unlimited run", err=True)
-    free = _child(spec)
-    click.echo(f"soak: limited run, --memory-limit {limit_mb:g} MiB", err=True)
-    limited = _child({**spec, "limit_mb": limit_mb})
+    click.echo(f"soak: {spec} (scale {factor:g}); unlimited and limited ({limit_mb:g} MiB) "
+               "runs in two processes at once", err=True)  # fmt: skip
+    free, limited = _children(
+        [{**spec, "label": "unlimited"}, {**spec, "limit_mb": limit_mb, "label": "limited"}]
+    )
     notes = sorted(set(free["notes"]) | set(limited["notes"]))
     if factor < 1.0:
         notes.insert(0, f"scaled down to {factor:g} of the full soak; --full runs all of it")
