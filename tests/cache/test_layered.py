@@ -134,8 +134,7 @@ async def test_warm_loads_the_most_used_keys(tmp_path: Path) -> None:
         cache.l1.clear()
         for i in (3, 3, 3, 7):
             await cache.get(f"k{i}")
-    async with LayeredCache(l3=DiskTier(path), namespace="t") as fresh:
-        assert await fresh.warm(limit=2) == 2
+    async with LayeredCache(l3=DiskTier(path), namespace="t", warm_on_start=2) as fresh:
         assert set(fresh.l1.key_list()) == {"t/v1/k3", "t/v1/k7"}
         assert (await fresh.lookup("k3")).level is Level.L1  # type: ignore[union-attr]
 

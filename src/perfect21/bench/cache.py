@@ -600,6 +600,16 @@ def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str, e
     report["belady_minus_l1_10k_points"] = 100 * (
         report["belady_hit_ratio_10k"] - report["l1_hit_ratio_10k"]
     )
+    report["targets"] = {
+        "l1_beats_lru_by_5_points_at_1k": report["l1_minus_lru_1k_points"] >= 5,
+        "l1_within_5_points_of_belady_at_10k": report["belady_minus_l1_10k_points"] <= 5,
+        "l1_get_at_least_1m_per_s": report["l1_get_ops_per_s"] >= 1e6,
+        "prefetch_precision_at_least_0_8": report["prefetch_precision"] >= 0.8,
+    }
+    if "e2e_ratio" in report:
+        report["targets"]["rerun_under_5_percent_of_first"] = (
+            report["e2e_ratio"] < 0.05 and report["e2e_second_runner_calls"] == 0
+        )
     report["seconds"] = time.perf_counter() - total_started
     report = {k: _round(v) for k, v in report.items()}
     if as_json:
@@ -610,7 +620,8 @@ def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str, e
 
 def _print_table(r: dict[str, Any]) -> None:
     out = sys.stdout.write
-    out(f"trace: {r['trace']}\n\n")
+    reduced = " (REDUCED trace: targets are defined on 1M requests)" if r["trace_reduced"] else ""
+    out(f"trace: {r['trace']}{reduced}\n\n")
     out(f"{'hit ratio':<10}{'L1 (W-TinyLFU)':>16}{'LRU':>8}{'S3-FIFO':>9}{'A0':>8}{'Belady':>8}\n")
     for label in ("1k", "10k"):
         out(
@@ -651,4 +662,7 @@ def _print_table(r: dict[str, Any]) -> None:
             )
         else:
             out(f"second home via Redis: {r.get('e2e_l2', 'skipped')}\n")
-    out(f"\ntotal {r['seconds']:.1f} s\n")
+    missed = [name for name, ok in r["targets"].items() if not ok]
+    out(f"\ntargets met: {sum(r['targets'].values())}/{len(r['targets'])}")
+    out(f" (missed: {', '.join(missed)})\n" if missed else "\n")
+    out(f"total {r['seconds']:.1f} s\n")

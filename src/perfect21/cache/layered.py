@@ -68,6 +68,7 @@ class LayeredCache:
         ttl_s: float = 0.0,
         predictor: MarkovPredictor | None = None,
         max_prefetch_inflight: int = 8,
+        warm_on_start: int = 0,
     ) -> None:
         if "/" in namespace or not namespace:
             raise ValueError("namespace must be a non-empty name without '/'")
@@ -81,6 +82,7 @@ class LayeredCache:
         self.l3 = l3
         self.predictor = predictor
         self.max_prefetch_inflight = max_prefetch_inflight
+        self.warm_on_start = warm_on_start
         self.stats = CacheStats()
         self._flights: dict[str, asyncio.Future[Any]] = {}
         self._prefetching: dict[str, asyncio.Task[None]] = {}
@@ -93,6 +95,8 @@ class LayeredCache:
     # -- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> LayeredCache:
         self._start()
+        if self.warm_on_start > 0:
+            await self.warm(self.warm_on_start)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -485,10 +489,13 @@ def open_cache(
     version: int = 1,
     use_l2: bool = True,
     max_backoff_s: float = 10.0,
+    warm_on_start: int = 0,
 ) -> LayeredCache:
     """The cache that ``config`` describes: L1 always, L2 if ``redis_url``, L3 under home.
 
-    The returned cache is not started; use ``async with open_cache(config) as cache:``.
+    The returned cache is not started; use ``async with open_cache(config) as cache:``,
+    which also loads the ``warm_on_start`` most used L3 entries into L1 (for long-lived
+    processes such as ``perfect21 serve``; a one-shot run gains nothing from it).
     """
     from perfect21.cache.disk import DiskTier
 
@@ -509,4 +516,5 @@ def open_cache(
         version=version,
         ttl_s=config.cache_ttl_s,
         predictor=predictor,
+        warm_on_start=warm_on_start,
     )
