@@ -217,3 +217,27 @@ def test_bad_redis_url_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"expected redis://") as info:
         open_cache(config)
     assert "hunter2" not in str(info.value)
+
+
+async def test_cancelled_leader_does_not_cancel_the_waiters() -> None:
+    """If the coroutine computing a key is cancelled, a waiter computes it instead."""
+    cache = _cache()
+    started = asyncio.Event()
+
+    async def slow() -> str:
+        started.set()
+        await asyncio.sleep(10)
+        return "never"
+
+    async def fast() -> str:
+        return "fresh"
+
+    leader = asyncio.create_task(cache.get_or_compute("k", slow))
+    await started.wait()
+    waiter = asyncio.create_task(cache.get_or_compute("k", fast))
+    await asyncio.sleep(0.01)
+    leader.cancel()
+    assert await waiter == "fresh"
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    assert await cache.get("k") == "fresh"

@@ -328,7 +328,16 @@ class LayeredCache:
         flight = self._flights.get(full)
         if flight is not None:
             self.stats.singleflight_joins += 1
-            return await asyncio.shield(flight)
+            try:
+                return await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if flight.cancelled() and task is not None and not task.cancelling():
+                    # The leader was cancelled, not us: compute it ourselves.
+                    return await self.get_or_compute(
+                        key, compute, ttl_s=ttl_s, session=session, refresh=refresh
+                    )
+                raise
         flight = asyncio.get_running_loop().create_future()
         self._flights[full] = flight
         try:
