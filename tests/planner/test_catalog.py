@@ -254,7 +254,6 @@ def test_unquoted_colon_in_description_is_reported_with_its_line(tmp_path: Path)
     assert problem.path == str(bad) and "invalid YAML" in problem.reason
 
 
-@pytest.mark.xfail(strict=True, reason="catalog.py reports YAML errors one line too late")
 def test_yaml_error_line_number_is_the_file_line(tmp_path: Path) -> None:
     """The line number in an invalid-YAML report is the line of the agent file (line 3 is
     the description line here)."""

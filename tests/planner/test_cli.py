@@ -10,6 +10,7 @@ import pytest
 
 from perfect21 import __version__
 from perfect21.cli._app import COMMANDS
+from perfect21.planner import Planner
 from perfect21.planner.models import STAGE_ORDER
 
 from .conftest import RunCli
@@ -29,7 +30,12 @@ def _plan_json(run_cli: RunCli, *args: str, stdin: str | bytes | None = None) ->
     return data
 
 
-def test_plan_text_output(run_cli: RunCli) -> None:
+def _same_plan(planner: Planner, request: str) -> dict[str, Any]:
+    """The plan the CLI prints, computed in-process (same built-in catalog, no user agents)."""
+    return planner.plan(request).to_dict()
+
+
+def test_plan_text_output(run_cli: RunCli, builtin_planner: Planner) -> None:
     """Without a TTY, the default output is plain text: id, analysis, agents and stages."""
     proc = run_cli("plan", LOGIN)
     assert proc.returncode == 0, proc.stderr
@@ -38,7 +44,7 @@ def test_plan_text_output(run_cli: RunCli) -> None:
     assert f"Request: {LOGIN}" in out
     assert "Analysis:" in out and "Agents:" in out and "Stages:" in out
     assert "\x1b[" not in out  # no terminal escapes when piped
-    plan = _plan_json(run_cli, LOGIN)
+    plan = _same_plan(builtin_planner, LOGIN)
     for agent in plan["agents"]:
         assert agent["name"] in out
     assert plan["id"] in out
@@ -87,20 +93,22 @@ def test_plan_json_schema(run_cli: RunCli) -> None:
     assert isinstance(plan["estimated_hours"], float) and plan["estimated_hours"] > 0
 
 
-def test_plan_mermaid(run_cli: RunCli) -> None:
+def test_plan_mermaid(run_cli: RunCli, builtin_planner: Planner) -> None:
     """``--format mermaid`` is a flowchart naming every agent of the plan."""
     proc = run_cli("plan", LOGIN, "--format", "mermaid")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("flowchart")
-    for agent in _plan_json(run_cli, LOGIN)["agents"]:
+    for agent in _same_plan(builtin_planner, LOGIN)["agents"]:
         assert agent["name"] in proc.stdout
 
 
-def test_plan_claude_prompt_mentions_every_agent(run_cli: RunCli) -> None:
+def test_plan_claude_prompt_mentions_every_agent(
+    run_cli: RunCli, builtin_planner: Planner
+) -> None:
     """``--format claude`` is a prompt that names every chosen agent as a subagent."""
     request = ("Build a multi-tenant SaaS billing platform with Stripe, a React dashboard "
                "and audit logs")
-    plan = _plan_json(run_cli, request)
+    plan = _same_plan(builtin_planner, request)
     proc = run_cli("plan", request, "--format", "claude")
     assert proc.returncode == 0, proc.stderr
     assert request in proc.stdout
@@ -109,9 +117,9 @@ def test_plan_claude_prompt_mentions_every_agent(run_cli: RunCli) -> None:
     assert plan["id"] in proc.stdout
 
 
-def test_plan_explain_shows_reasons(run_cli: RunCli) -> None:
+def test_plan_explain_shows_reasons(run_cli: RunCli, builtin_planner: Planner) -> None:
     """``--explain`` prints the analysis reasons and each agent's reasons."""
-    plan = _plan_json(run_cli, LOGIN)
+    plan = _same_plan(builtin_planner, LOGIN)
     proc = run_cli("plan", LOGIN, "--explain")
     assert proc.returncode == 0, proc.stderr
     for reason in plan["analysis"]["reasons"]:
@@ -141,7 +149,9 @@ def test_plan_stdin_invalid_utf8(run_cli: RunCli) -> None:
     assert "UTF-8" in proc.stderr and "byte 8" in proc.stderr
 
 
-def test_batch_one_json_per_line(run_cli: RunCli, workdir: Path) -> None:
+def test_batch_one_json_per_line(
+    run_cli: RunCli, workdir: Path, builtin_planner: Planner
+) -> None:
     """``--batch`` writes one plan per input line, in order, with the input's id."""
     rows: list[dict[str, Any]] = [
         {"id": "r1", "request": LOGIN, "lang": "zh"},
@@ -158,7 +168,7 @@ def test_batch_one_json_per_line(run_cli: RunCli, workdir: Path) -> None:
     plans = [json.loads(line) for line in lines]
     assert [p["input_id"] for p in plans] == ["r1", 2, "r3"]
     assert [p["request"] for p in plans] == [r["request"] for r in rows]
-    single = _plan_json(run_cli, LOGIN)
+    single = _same_plan(builtin_planner, LOGIN)
     assert plans[0]["id"] == single["id"] and plans[0]["agents"] == single["agents"]
 
 
