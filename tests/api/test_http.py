@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from tests.api.conftest import Server
 
 pytestmark = pytest.mark.integration

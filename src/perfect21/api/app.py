@@ -232,7 +232,7 @@ def create_app(config: Config, *, runner_profiles: Mapping[str, RunnerProfile] |
                   docs_url=None, redoc_url=None, strict_content_type=False,
                   description="Plan, record, run and watch multi-agent software work.")
     app.state.service = service
-    app.add_middleware(SecurityMiddleware, token=config.api_token,  # type: ignore[arg-type]
+    app.add_middleware(SecurityMiddleware, token=config.api_token,
                        rate_per_s=config.api_rate_limit_per_s, burst=config.api_rate_burst,
                        max_body=MAX_BODY_BYTES)
     _install_error_handlers(app)
@@ -390,8 +390,8 @@ async def _stream_events(websocket: WebSocket, manager: RunManager, run_id: str)
         return
     history, queue = live.subscribe()
     try:
-        for event in history:
-            await websocket.send_json(event)
+        for past in history:
+            await websocket.send_json(past)
         while True:
             event = await queue.get()
             if event is None:
