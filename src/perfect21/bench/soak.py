@@ -138,9 +138,12 @@ class Workload:
     async def open_plan_cache(self) -> None:
         """``--layered-plans``: plans also go through the layered cache, as a server might."""
         from perfect21.cache import open_cache
+        from perfect21.monitor.hooks import cache_collector
+        from perfect21.monitor.kpi import default_registry
 
         self.plan_cache = open_cache(self.config, namespace="soak-plans")
         await self.plan_cache.__aenter__()
+        default_registry().add_collector(cache_collector(self.plan_cache))
         loop = asyncio.get_running_loop()
         l1 = self.plan_cache.l1
         # The guard's thread must not touch the cache while the loop uses it: hand over.
@@ -211,6 +214,9 @@ class Workload:
             result = await executor.run(plan)
         if not result.ok:
             raise RuntimeError(f"soak workflow run failed: {result.summary()}")
+        from perfect21.monitor.hooks import record_run
+
+        record_run(result, workers=8)
         self.done["runs"] += 1
         self.done["tasks"] += per_stage * 4
 
@@ -244,6 +250,7 @@ async def _run_workload(spec: dict[str, Any]) -> dict[str, Any]:
             print(f"{spec.get('label', 'soak')}: round {round_no + 1}/{ROUNDS}: "
                   f"rss {rss:.1f} MiB, done {wl.done}", file=sys.stderr, flush=True)  # fmt: skip
         end_rss = rss_now_mb()
+    kpis = _kpi_summary()
     cache_stats = None
     if wl.plan_cache is not None:
         snap = wl.plan_cache.snapshot()
@@ -265,10 +272,35 @@ async def _run_workload(spec: dict[str, Any]) -> dict[str, Any]:
         "hard_limit_mb": stats.hard_limit_mb,
         "memory_events": [e.to_dict() for e in wl.guard.events][-10:],
         "layered_plan_cache": cache_stats,
+        "kpis": kpis,
         "done": wl.done,
         "seconds": round(time.perf_counter() - began, 1),
         "notes": wl.notes,
     }
+
+
+def _kpi_summary() -> dict[str, Any]:
+    """The workload's KPIs as the registry saw them, and the default alert rules on them."""
+    from perfect21.monitor.alerts import AlertState, evaluate, load_rules
+    from perfect21.monitor.kpi import default_registry
+
+    snap = default_registry().snapshot()
+    wanted = {
+        "plan_p50_ms": ("workflow_generation_seconds", "p50", None, 1000),
+        "plan_p95_ms": ("workflow_generation_seconds", "p95", None, 1000),
+        "l1_hit_ratio": ("cache_hit_ratio", "value", {"level": "l1"}, 1),
+        "l3_hit_ratio": ("cache_hit_ratio", "value", {"level": "l3"}, 1),
+        "executor_parallel_efficiency": ("executor_parallel_efficiency", "value", None, 1),
+        "executor_mean_concurrency": ("executor_mean_concurrency", "value", None, 1),
+        "memory_cleanups": ("memory_cleanups_total", "value", None, 1),
+    }
+    out: dict[str, Any] = {}
+    for key, (metric, agg, labels, factor) in wanted.items():
+        value = snap.value(metric, agg, labels)
+        out[key] = None if value is None else round(value * factor, 4)
+    evaluation = evaluate(load_rules(), snap, AlertState(), 0.0, ignore_for=True)
+    out["alerts_firing"] = [r.rule.name for r in evaluation.firing]
+    return out
 
 
 def _share(total: int, round_no: int) -> int:
@@ -393,5 +425,10 @@ def command(
     click.echo(f"  limited peak RSS  {limited['peak_rss_mb']:8.1f} MiB  limit {limit_mb:g}: "
                f"{'under' if ok['limited_under_limit'] else 'OVER'}; "
                f"{limited['cleanups']} clean-ups, {limited['refused']} refusals")  # fmt: skip
+    k = free["kpis"]
+    click.echo(f"  KPIs (unlimited): plan p50 {k['plan_p50_ms']} ms, p95 {k['plan_p95_ms']} ms;"
+               f" L1 hit ratio {k['l1_hit_ratio']}; parallel efficiency "
+               f"{k['executor_parallel_efficiency']}; alerts firing: "
+               f"{', '.join(k['alerts_firing']) or 'none'}")  # fmt: skip
     for note in notes:
         click.echo(f"  note: {note}")

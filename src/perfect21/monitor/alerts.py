@@ -80,7 +80,7 @@ MAX_RULES = 100
 MAX_ACTIONS = 10
 
 
-class Operator(str, Enum):  # noqa: UP042 - house style: str, Enum
+class Operator(str, Enum):
     GT = ">"
     GE = ">="
     LT = "<"
@@ -102,13 +102,13 @@ class Operator(str, Enum):  # noqa: UP042 - house style: str, Enum
         return left != right
 
 
-class Severity(str, Enum):  # noqa: UP042 - house style: str, Enum
+class Severity(str, Enum):
     INFO = "info"
     WARNING = "warning"
     CRITICAL = "critical"
 
 
-class ActionKind(str, Enum):  # noqa: UP042 - house style: str, Enum
+class ActionKind(str, Enum):
     LOG = "log"  # a log line at the alert's severity
     WEBHOOK = "webhook"  # POST the alert as JSON to ``url``
     CLEANUP = "cleanup"  # run the memory guard's clean-up callbacks + gc
@@ -118,7 +118,7 @@ class ActionKind(str, Enum):  # noqa: UP042 - house style: str, Enum
     COMMAND = "command"  # run ``argv`` (no shell) with the alert in the environment
 
 
-class AlertStatus(str, Enum):  # noqa: UP042 - house style: str, Enum
+class AlertStatus(str, Enum):
     INACTIVE = "inactive"
     PENDING = "pending"  # condition true, ``for:`` not yet elapsed
     FIRING = "firing"

@@ -20,10 +20,11 @@ instant even while other threads keep recording.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -62,7 +63,7 @@ QUANTILES = (0.5, 0.95, 0.99)
 AGGREGATIONS = ("value", "rate", "baseline_rate", "p50", "p95", "p99", "mean", "max", "count")
 
 
-class MetricKind(str, Enum):  # noqa: UP042 - house style: str, Enum
+class MetricKind(str, Enum):
     COUNTER = "counter"
     GAUGE = "gauge"
     HISTOGRAM = "histogram"
@@ -92,6 +93,7 @@ CATALOG: dict[str, MetricDef] = _defs(
     ("executor_task_seconds", H, "Wall time of one task (seconds)."),
     ("executor_concurrency", G, "Tasks running right now (real concurrency)."),
     ("executor_peak_concurrency", G, "Highest real concurrency reached in the last run."),
+    ("executor_mean_concurrency", G, "Busy task time / wall time of the last run."),
     (
         "executor_parallel_efficiency",
         G,
@@ -338,6 +340,7 @@ class Registry:
         self._wall = wall_clock
         self._kinds: dict[str, MetricKind] = {}
         self._series: dict[str, dict[LabelKey, Any]] = {}
+        self._collectors: list[Callable[[Registry], None]] = []
 
     # -- recording ---------------------------------------------------------------------------
     def inc(self, name: str, value: float = 1.0, /, **labels: str) -> None:
@@ -353,6 +356,40 @@ class Registry:
                 if series is None:
                     return
             series.add(value, now)
+
+    def sync_total(self, name: str, total: float, /, **labels: str) -> None:
+        """Bring counter ``name`` up to ``total`` from a cumulative source (e.g. cache stats).
+
+        Only increases count (a lower total means the source restarted; it is ignored), so
+        rates stay right when a collector pulls the same totals again and again.
+        """
+        key = _key(labels) if labels else ()
+        now = self._clock()
+        with self._lock:
+            series = self._find(name, MetricKind.COUNTER, key)
+            if series is None:
+                series = self._new(name, MetricKind.COUNTER, key, _Counter(now))
+                if series is None:
+                    return
+            if total > series.total:
+                series.add(total - series.total, now)
+
+    def add_collector(self, collector: Callable[[Registry], None]) -> Callable[[], None]:
+        """Call ``collector(registry)`` before every snapshot (to pull stats kept elsewhere).
+
+        Returns a function that removes it. At most 32 collectors; a failing one is skipped.
+        """
+        with self._lock:
+            if len(self._collectors) >= 32:
+                raise ValueError("at most 32 KPI collectors")
+            self._collectors.append(collector)
+
+        def remove() -> None:
+            with self._lock:
+                if collector in self._collectors:
+                    self._collectors.remove(collector)
+
+        return remove
 
     def set(self, name: str, value: float, /, **labels: str) -> None:
         """Set gauge ``name`` to ``value``."""
@@ -391,10 +428,16 @@ class Registry:
         with self._lock:
             self._kinds.clear()
             self._series.clear()
+            self._collectors.clear()
 
     # -- reading -----------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         """Copy every metric under the lock; derived ratios are computed from the copy."""
+        for collector in list(self._collectors):
+            try:
+                collector(self)
+            except Exception:  # a broken collector must not break scraping
+                logging.getLogger("perfect21.monitor").exception("KPI collector failed")
         now = self._clock()
         with self._lock:
             metrics: list[MetricSnapshot] = []
@@ -518,7 +561,7 @@ def observe(name: str, value: float, /, **labels: str) -> None:
     _DEFAULT.observe(name, value, **labels)
 
 
-def timed(name: str, /, **labels: str) -> Any:
+def timed(name: str, /, **labels: str) -> AbstractContextManager[None]:
     return _DEFAULT.timed(name, **labels)
 
 

@@ -56,7 +56,7 @@ log = logging.getLogger("perfect21.monitor.memory")
 MIB = 1024 * 1024
 
 
-class MemoryEventKind(str, Enum):  # noqa: UP042 - house style: str, Enum
+class MemoryEventKind(str, Enum):
     SOFT_LIMIT = "soft_limit"  # crossed the soft limit: clean-up ran
     HARD_LIMIT = "hard_limit"  # crossed the hard limit: shedding new work
     RECOVERED = "recovered"  # back under the soft limit: accepting again
