@@ -36,3 +36,21 @@ def test_sample_batch_identical_under_different_hash_seeds(
         assert len(proc.stdout.splitlines()) == 160
         digests.add(hashlib.sha256(proc.stdout.encode()).hexdigest())
     assert len(digests) == 1
+
+
+def test_cached_catalog_plans_like_a_fresh_one(shared_dir: Path, tmp_path: Path) -> None:
+    """A catalog read back from the disk cache gives exactly the plans of a freshly compiled
+    one (a cold process and a warm process agree)."""
+    from perfect21.planner import Planner
+    from perfect21.planner.catalog import load_catalog
+    from perfect21.planner.evaluate import read_rows
+
+    cache = tmp_path / "catalog"
+    fresh = load_catalog(user=False, cache_dir=cache)
+    assert len(list(cache.glob("*.json"))) == 1
+    cached = load_catalog(user=False, cache_dir=cache)
+    assert cached.version == fresh.version and cached.agents == fresh.agents
+    rows = read_rows(shared_dir / "data" / "routing_sample.jsonl")
+    one, two = Planner(fresh, cache_entries=0), Planner(cached, cache_entries=0)
+    for row in rows:
+        assert one.plan(row["request"]) == two.plan(row["request"]), row["id"]

@@ -175,6 +175,13 @@ def _time_each(
     return samples
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # not available on this platform
+        return None
+
+
 def _launcher() -> list[str]:
     """The console script beside ``sys.executable`` if installed, else ``python -m``."""
     script = Path(sys.executable).with_name("perfect21")
@@ -222,6 +229,7 @@ def measure(
     from perfect21.planner.evaluate import evaluate
 
     began = time.perf_counter()
+    load_before = _load_average()
 
     def step(message: str) -> None:
         progress(f"[{time.perf_counter() - began:5.1f} s] {message}")
@@ -300,6 +308,9 @@ def measure(
         "detail_us": {"uncached": u, "cached": c, "baseline": b, "baseline_compiled": bc},
         "rounds": rounds,
         "baseline_rounds": baseline_rounds,
+        # Other processes on the machine inflate every number above; say how busy it was.
+        "load_average_1m": {"before": load_before, "after": _load_average()},
+        "cpus": os.cpu_count(),
         "targets": TARGETS,
     }
     result["meets_targets"] = {k: result[k] <= v for k, v in TARGETS.items()}
@@ -343,6 +354,8 @@ def _table(r: dict[str, Any]) -> str:
         f"  quality on the same rows: must_ok {q['must_ok']}, must_not_hit {q['must_not_hit']}, "
         f"complexity_exact {q['complexity_exact']}, simple_team_mean {q['simple_team_mean']}",
         "  (baseline = routing only; the planner also analyses and builds the workflow)",
+        f"  machine: {r['cpus']} CPUs, 1-min load average {r['load_average_1m']['before']} "
+        f"before, {r['load_average_1m']['after']} after",
     ]
     return "\n".join(lines)
 
