@@ -108,3 +108,50 @@ def test_live_view_renders() -> None:
     text = console.export_text()
     assert "PerformanceRegression" in text and "firing" in text
     assert "workflow_generation_seconds" in text and "accepting" in text
+
+
+def test_alerts_check_url_scrapes_a_running_process(tmp_path: Path) -> None:
+    """--url evaluates another process's /metrics: slow plans there fire PerformanceRegression;
+    an unreachable URL cannot be evaluated (exit 2)."""
+    import http.server
+    import socket
+    import threading
+
+    from perfect21.monitor.kpi import Registry
+    from perfect21.monitor.metrics import render
+
+    reg = Registry()
+    for _ in range(50):
+        reg.observe("workflow_generation_seconds", 0.4)
+    reg.set("memory_rss_mb", 80.0)
+    body = render(reg).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+        done = p21("alerts", "check", "--url", url, "--format", "json")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 1, done.stderr
+    result = json.loads(done.stdout)
+    assert result["firing"] == ["PerformanceRegression"]
+    states = {r["name"]: r["status"] for r in result["rules"]}
+    assert states == {"PerformanceRegression": "firing", "MemoryLeak": "inactive",
+                      "ThroughputDrop": "no_data"}  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = p21("alerts", "check", "--url", f"http://127.0.0.1:{port}/metrics")
+    assert down.returncode == 2 and "cannot scrape" in down.stderr

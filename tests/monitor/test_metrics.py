@@ -85,3 +85,28 @@ def test_concurrent_scrapes_during_updates_are_consistent() -> None:
         t.join()
     assert not errors, errors[0]
     assert reg.snapshot().value("plans_generated_total", "value")
+
+
+def test_snapshot_from_text_round_trip() -> None:
+    """Another process's /metrics parses back into values the alert rules can use."""
+    import pytest
+
+    from perfect21.monitor.metrics import snapshot_from_text
+
+    reg = Registry()
+    for ms in range(1, 101):
+        reg.observe("workflow_generation_seconds", ms / 1000)
+    reg.inc("decisions_recorded_total", 7)
+    reg.set("memory_rss_mb", 99.5)
+    reg.inc("cache_hits_total", 3, level="l1")
+    reg.inc("cache_misses_total", 1, level="l1")
+    snap = snapshot_from_text(render(reg) + "# TYPE other gauge\nother 1\n")
+    assert snap.value("decisions_recorded_total") == 7
+    assert snap.value("memory_rss_mb") == 99.5
+    assert snap.value("cache_hit_ratio", labels={"level": "l1"}) == 0.75
+    assert snap.value("workflow_generation_seconds", "count") == 100
+    assert snap.value("workflow_generation_seconds", "mean") == pytest.approx(0.0505)
+    # 95th of 1..100 ms lies in the (50, 100] ms bucket: interpolated, as Prometheus does
+    assert snap.value("workflow_generation_seconds", "p95") == pytest.approx(0.095, abs=0.003)
+    assert snap.value("decisions_recorded_total", "rate") is None  # one scrape, no history
+    assert snap.get("other") is None

@@ -151,37 +151,44 @@ def alerts() -> None:
 
 @alerts.command()
 @click.option("--rules", type=click.Path(path_type=Path), default=None, help="Alert rules file.")
+@click.option("--url", default=None, help="Evaluate a running process's /metrics instead.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--run-actions", is_flag=True, help="Also run the actions of firing alerts.")
-def check(rules: Path | None, fmt: str, run_actions: bool) -> None:
-    """Evaluate the rules now against this process; exit 1 if any alert fires.
+def check(rules: Path | None, url: str | None, fmt: str, run_actions: bool) -> None:
+    """Evaluate the rules now; exit 1 if any alert fires, 2 if they cannot be evaluated.
 
-    A one-shot check has no history, so `for:` durations are not waited for. Rules whose
-    metric has no data in this process are reported as no_data. An invalid rules file exits
-    with status 2 and names the line and the reason.
+    Without --url the rules see this process (mostly its memory); with --url they see the
+    KPIs a running `perfect21 serve` exposes. A one-shot check has no history: `for:`
+    durations are not waited for, and rates (ThroughputDrop) have no data from one scrape.
+    An invalid rules file exits with status 2 and names the line and the reason.
 
     \b
     Examples:
       perfect21 alerts check
+      perfect21 alerts check --url http://127.0.0.1:8021/metrics
       perfect21 alerts check --rules alerts.yaml || echo "something is firing"
     """
+    from perfect21.monitor.alerts import evaluate
     from perfect21.monitor.runtime import Monitor
 
     mon = Monitor.from_config(config_from(), rules_file=rules)
-    if run_actions:
-        evaluation = mon.tick(ignore_for=True)
-    else:
-        from perfect21.monitor.alerts import evaluate
+    if url is not None:
+        from perfect21.monitor.metrics import scrape
 
+        values = scrape(url)
+    else:
         mon.guard.sample()
-        evaluation = evaluate(
-            mon.rules, mon.registry.snapshot(), mon.state, time.monotonic(), ignore_for=True
-        )
+        values = mon.registry.snapshot()
+    evaluation = evaluate(mon.rules, values, mon.state, time.monotonic(), ignore_for=True)
+    if run_actions:
+        for result in evaluation.firing:
+            mon.dispatcher.dispatch(result)
     firing = evaluation.firing
     if fmt == "json":
         echo_json(
             {
                 "rules_file": mon.rules.source,
+                "source": url or "this process",
                 "firing": [r.rule.name for r in firing],
                 "rules": [r.to_dict() for r in evaluation.results],
             }
@@ -192,8 +199,8 @@ def check(rules: Path | None, fmt: str, run_actions: bool) -> None:
                 f"{result.status.value.upper():9} {result.rule.name} "
                 f"[{result.rule.severity.value}] {result.message}"
             )
-        click.echo(f"{len(firing)} firing of {len(evaluation.results)} rules ({mon.rules.source})",
-                   err=True)  # fmt: skip
+        click.echo(f"{len(firing)} firing of {len(evaluation.results)} rules ({mon.rules.source};"
+                   f" values from {url or 'this process'})", err=True)  # fmt: skip
     if firing:
         # Not ctx.exit(1): with standalone_mode=False click returns that code from main()
         # and _app.run() would drop it.

@@ -168,6 +168,7 @@ class Snapshot:
 
     taken_at: float
     metrics: tuple[MetricSnapshot, ...]
+    has_rates: bool = True  # False for a snapshot parsed from one scrape (no history)
 
     def get(self, name: str) -> MetricSnapshot | None:
         for metric in self.metrics:
@@ -195,7 +196,7 @@ class Snapshot:
                 return max(s.value for s in samples)
             return sum(s.value for s in samples)
         if aggregation in ("rate", "baseline_rate"):
-            if metric.kind is not MetricKind.COUNTER:
+            if metric.kind is not MetricKind.COUNTER or not self.has_rates:
                 return None
             if aggregation == "rate":
                 return sum(s.rate for s in samples)
