@@ -87,6 +87,23 @@ def test_run_list_show_and_events(tmp_path: Path, agent_command: str, workdir: P
     assert missing.returncode == 3 and "run not found" in missing.stderr
 
 
+def test_events_file_and_json_report(tmp_path: Path, agent_command: str,
+                                     workdir: Path) -> None:
+    plan = _plan_file(tmp_path, [["a"]])
+    events = tmp_path / "events.jsonl"
+    out = _cli("run", "--plan", str(plan), "--command", agent_command, "--workdir",
+               str(workdir), "--events", "jsonl", "--events-file", str(events), "--format",
+               "json", "--quiet", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["status"] == "succeeded" and report["tasks"][0]["exit_code"] == 0
+    kinds = [json.loads(line)["event"] for line in events.read_text().splitlines()]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+    bad = _cli("run", "--plan", str(plan), "--command", agent_command, "--events-file",
+               str(events), cwd=tmp_path)
+    assert bad.returncode == 2 and "--events-file needs --events jsonl" in bad.stderr
+
+
 def test_failed_run_exits_nonzero_with_a_summary(tmp_path: Path, agent_command: str,
                                                  workdir: Path) -> None:
     plan = _plan_file(tmp_path, [["a", "b"]])

@@ -361,3 +361,57 @@ async def test_event_history_is_bounded(workdir: Path) -> None:
     executor.events.history = type(executor.events.history)(maxlen=10)
     await executor.run(make_plan([[f"t{i}" for i in range(30)]]))
     assert len(executor.events.history) == 10
+
+
+async def test_python_runner_sync_callable_errors_are_retryable_failures(
+        workdir: Path) -> None:
+    attempts: list[int] = []
+
+    def flaky(ctx: TaskContext) -> dict[str, object]:
+        attempts.append(ctx.attempt)
+        if ctx.attempt == 1:
+            raise RuntimeError("model overloaded")
+        return {"result": "ok", "cost_usd": 0.5}
+
+    executor = LocalExecutor(PythonRunner(flaky), workdir=workdir,
+                             settings=ExecutorSettings(retries=1, backoff_s=0.0,
+                                                       track_files=False))
+    result = await executor.run(make_plan([["a"]]))
+    record = result.task("a")
+    assert result.ok and attempts == [1, 2]
+    assert record.attempts[0].error == "RuntimeError: model overloaded"
+    assert record.cost_usd == 0.5 and record.result_text == "ok"
+
+
+async def test_resume_refuses_a_run_whose_executor_is_alive(workdir: Path,
+                                                            isolated_home: Path) -> None:
+    import subprocess
+    import sys
+
+    from perfect21._errors import ExecutionError
+
+    with RunStore(isolated_home) as store:
+        result = await _executor(Recorder(), store=store, workdir=workdir).run(
+            make_plan([["a"]]))
+        holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
+                                   "perfect21"])
+        try:
+            store.set_run_status(result.run_id, RunStatus.RUNNING)
+            store._write("UPDATE runs SET executor_pid = ? WHERE id = ?",
+                         (holder.pid, result.run_id))
+            with pytest.raises(ExecutionError, match="still running"):
+                await _executor(Recorder(), store=store, workdir=workdir).resume(result.run_id)
+        finally:
+            holder.kill()
+            holder.wait()
+        resumed = await _executor(Recorder(), store=store, workdir=workdir).resume(
+            result.run_id)
+        assert resumed.ok
+
+
+async def test_unknown_run_is_not_found(isolated_home: Path, workdir: Path) -> None:
+    from perfect21._errors import NotFoundError
+
+    with RunStore(isolated_home) as store:
+        with pytest.raises(NotFoundError, match="run not found"):
+            await _executor(Recorder(), store=store, workdir=workdir).resume("r-missing")

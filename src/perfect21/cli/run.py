@@ -211,7 +211,8 @@ def _common_exec_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="How agents run (default: command if --command is given, else claude).")
 @click.option("--command", "command", default=None,
               help="Command template: {agent} {prompt_file} {task_id} {run_id} {workdir}.")
-@click.option("--shell", is_flag=True, help="Run the command template through /bin/sh.")
+@click.option("--shell", is_flag=True,
+              help="Run the command template (and --gate commands) through /bin/sh.")
 @click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Workspace the agents work in (default: current directory).")
 @click.option("--gate", "gates", multiple=True,
@@ -264,10 +265,9 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
                                                     max_turns, permission_mode, allowed_tools)
     runner_obj = make_runner(runner_name, runner_settings)
     runner_obj.preflight()  # before planning: a missing binary is reported at once
-    planner = _planner(config)
-    if plan_file is not None:
-        plan = load_plan_file(plan_file)
-    else:
+    plan = load_plan_file(plan_file) if plan_file is not None else None
+    planner = _planner(config)  # for the agents' system prompts, also with --plan
+    if plan is None:
         if planner is None:
             raise ExecutionError("the planner is not available in this build; use --plan FILE")
         plan = planner.plan(read_text_arg(str(request)))
