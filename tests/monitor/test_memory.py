@@ -224,3 +224,13 @@ async def test_memory_limit_crossed_in_this_process() -> None:
     assert guard.accepting
     assert events[-1].kind is MemoryEventKind.RECOVERED
     assert guard.stats().peak_mb > base + 80
+
+
+def test_for_limit_from_config() -> None:
+    """`--memory-limit 300MB` → hard 300, soft 270; None keeps the configured limits."""
+    from perfect21._config import Config
+
+    guard = MemoryGuard.for_limit(Config(), parse_memory_limit("300MB"), registry=Registry())
+    assert (guard.soft_limit_mb, guard.hard_limit_mb) == (270.0, 300.0)
+    default = MemoryGuard.for_limit(Config(), None, registry=Registry())
+    assert (default.soft_limit_mb, default.hard_limit_mb) == (450.0, 500.0)

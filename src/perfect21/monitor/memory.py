@@ -238,6 +238,16 @@ class MemoryGuard:
             **kwargs,
         )
 
+    @classmethod
+    def for_limit(cls, config: Config, limit_mb: float | None, **kwargs: Any) -> MemoryGuard:
+        """A guard for ``--memory-limit``: hard = the limit, soft = 90 % (config if None)."""
+        if limit_mb is None:
+            return cls.from_config(config, **kwargs)
+        soft, hard = limits_for(limit_mb)
+        return cls.from_config(
+            config.replace(memory_soft_limit_mb=soft, memory_hard_limit_mb=hard), **kwargs
+        )
+
     # -- clean-up callbacks ------------------------------------------------------------------
     def register_cleanup(self, callback: Callable[[], object]) -> Callable[[], None]:
         """Run ``callback`` when memory crosses the soft limit; returns an unregister function.
