@@ -180,6 +180,11 @@ async def test_max_cost_stops_scheduling_and_resume_finishes(workdir: Path,
         assert len(rec.calls) == 2
         assert result.cost_usd == pytest.approx(2.0)
         assert result.counts()["pending"] == 2
+        same_budget = Recorder(cost=1.0)
+        again = await _executor(same_budget, store=store, workdir=workdir, workers=1,
+                                max_cost_usd=2.0).resume(result.run_id)
+        assert again.status is RunStatus.STOPPED and same_budget.calls == []
+        assert "higher --max-cost" in again.error
         rec2 = Recorder(cost=1.0)
         resumed = await _executor(rec2, store=store, workdir=workdir, workers=1,
                                   max_cost_usd=10.0).resume(result.run_id)
@@ -412,6 +417,5 @@ async def test_resume_refuses_a_run_whose_executor_is_alive(workdir: Path,
 async def test_unknown_run_is_not_found(isolated_home: Path, workdir: Path) -> None:
     from perfect21._errors import NotFoundError
 
-    with RunStore(isolated_home) as store:
-        with pytest.raises(NotFoundError, match="run not found"):
-            await _executor(Recorder(), store=store, workdir=workdir).resume("r-missing")
+    with RunStore(isolated_home) as store, pytest.raises(NotFoundError, match="not found"):
+        await _executor(Recorder(), store=store, workdir=workdir).resume("r-missing")

@@ -281,7 +281,8 @@ class LocalExecutor:
         self.gates = tuple(gates)
         self.workdir = (workdir or Path.cwd()).resolve()
         self._run_root = run_root
-        self._limiter = limiter
+        self._shared_limiter = limiter
+        self._limiter: asyncio.Semaphore | None = None
         self._home = home if home is not None else (store.home if store else None)
         self._uses_files = bool(getattr(runner, "uses_files", True))
         self._tracker: WorkspaceTracker | None = None
@@ -381,9 +382,11 @@ class LocalExecutor:
         workers = min(self.settings.workers, self.settings.max_concurrency)
         state = _State(run_id, plan, records, workers)
         state.cost = cost
+        budget = self.settings.max_cost_usd
+        state.stopped = budget is not None and cost >= budget  # resumed without more budget
         self._state = state
-        if self._limiter is None:
-            self._limiter = asyncio.Semaphore(self.settings.max_concurrency)
+        # A semaphore belongs to one event loop: a fresh one per run unless one is shared.
+        self._limiter = self._shared_limiter or asyncio.Semaphore(self.settings.max_concurrency)
         if self.settings.track_files:
             exclude = (self._home,) if self._home is not None else ()
             self._tracker = WorkspaceTracker(self.workdir, exclude=exclude)
@@ -490,7 +493,8 @@ class LocalExecutor:
                                       f"{', '.join(names)}: {', '.join(failed[:10])}")
         if state.stopped or any(state.records[t.id].status is TaskStatus.PENDING for t in todo):
             return RunStatus.STOPPED, (f"--max-cost {self.settings.max_cost_usd} reached "
-                                       f"(spent ${state.cost:.4f}); resume to continue")
+                                       f"(spent ${state.cost:.4f}); resume with a higher "
+                                       "--max-cost to continue")
         return await self._run_gates(state, names, last, passed_gates, gate_results)
 
     async def _run_gates(self, state: _State, names: list[str], last: bool,
