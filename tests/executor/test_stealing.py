@@ -76,3 +76,13 @@ def test_steal_is_confirmed_against_the_current_tail() -> None:
     assert queue.pop_own() == "b"  # the owner started it in between
     assert not queue.steal(decision_task)
     assert queue.cost == 0.0
+
+
+def test_public_names_are_complete() -> None:
+    """Every name in ``perfect21.executor.__all__`` exists, and the main values are there."""
+    import perfect21.executor as executor
+
+    for name in executor.__all__:
+        assert hasattr(executor, name), name
+    for name in ("LocalExecutor", "RunStore", "TaskStatus", "TaskCache", "CachedTaskResult"):
+        assert name in executor.__all__

@@ -401,8 +401,11 @@ def _show_task(task: Any, *, full: bool) -> None:
     mark = {"succeeded": "✓", "failed": "✗", "skipped": "-", "running": "…",
             "pending": "·", "cancelled": "x"}.get(task.status.value, "?")
     duration = "-" if task.duration_s is None else f"{task.duration_s:.2f}s"
-    numbers = [f"attempts {len(task.attempts)}", duration, f"exit {task.exit_code}",
-               f"pid {task.pid}"]
+    numbers = [f"attempts {len(task.attempts)}", duration]
+    if task.exit_code is not None:
+        numbers.append(f"exit {task.exit_code}")
+    if task.pid is not None:
+        numbers.append(f"pid {task.pid}")
     if task.cost_usd is not None:
         numbers.append(f"${task.cost_usd:.4f}")
     if task.tokens_in is not None or task.tokens_out is not None:
