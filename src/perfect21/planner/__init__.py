@@ -132,11 +132,11 @@ class Planner:
 
     def plan(self, request: str) -> Plan:
         """Plan ``request``; the same text always yields the same (cached) plan."""
+        if type(request) is not str and not isinstance(request, str):
+            raise InputError(f"request must be text, got {type(request).__name__}")
         cached = self._cache.get(request)  # fast path: already-normalised text seen before
         if cached is not None:
             return cached
-        if not isinstance(request, str):
-            raise InputError(f"request must be text, got {type(request).__name__}")
         normalized = normalize_request(request)
         if not normalized:
             raise InputError("request is empty: describe the task to plan")

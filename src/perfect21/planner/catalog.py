@@ -106,7 +106,7 @@ def parse_agent_file(path: Path, data: bytes, *, builtin: bool) -> AgentSpec:
         meta = yaml.safe_load(head)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 2}" if mark is not None else ""
+        where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ValueError(f"invalid YAML front matter{where}") from None
     if not isinstance(meta, dict):
         raise ValueError("front matter must be a YAML mapping")

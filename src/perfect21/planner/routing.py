@@ -114,7 +114,7 @@ def choose_team(
     choices = tuple(
         AgentChoice(
             agents[i].name,
-            total.get(i, 0.0),
+            round(total.get(i, 0.0), 4),
             _reasons(scores, i) + ((extra[i],) if i in extra else ()),
         )
         for i in chosen
@@ -131,5 +131,5 @@ def choose_team(
             why = f"only description overlap ({total[i]:.2f} < {MIN_SCORE_DESCRIPTION_ONLY:g})"
         else:
             why = f"score {total[i]:.2f} below floor {floor:.2f}"
-        rejected.append(Rejection(agents[i].name, total[i], why))
+        rejected.append(Rejection(agents[i].name, round(total[i], 4), why))
     return choices, tuple(rejected)
