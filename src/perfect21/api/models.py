@@ -14,6 +14,8 @@ __all__ = [
     "BatchBody",
     "BatchItem",
     "DecisionBody",
+    "LinksBody",
+    "OptionBody",
     "PlanBody",
     "PlanOptions",
     "RunBody",
@@ -69,12 +71,31 @@ class RunBody(_Strict):
         return self
 
 
+class OptionBody(_Strict):
+    name: str = Field(min_length=1, max_length=2_000)
+    pros: list[str] = Field(default_factory=list, max_length=100)
+    cons: list[str] = Field(default_factory=list, max_length=100)
+
+
+class LinksBody(_Strict):
+    supersedes: list[str] = Field(default_factory=list, max_length=100)
+    superseded_by: str = Field(default="", max_length=200)
+    workflow_id: str = Field(default="", max_length=200)
+    run_id: str = Field(default="", max_length=200)
+    related: list[str] = Field(default_factory=list, max_length=100)
+
+
 class DecisionBody(_Strict):
+    """A new decision record (ADR); the store assigns id, number and times."""
+
     title: str = Field(min_length=1, max_length=500)
     context: str = Field(default="", max_length=MAX_REQUEST_CHARS)
     decision: str = Field(default="", max_length=MAX_REQUEST_CHARS)
-    consequences: str = Field(default="", max_length=MAX_REQUEST_CHARS)
-    status: str | None = Field(default=None, max_length=32)
-    tags: list[str] = Field(default_factory=list, max_length=50)
-    extra: dict[str, Any] = Field(default_factory=dict,
-                                  description="Other fields of the decision model, if any.")
+    rationale: str = Field(default="", max_length=MAX_REQUEST_CHARS)
+    status: Literal["proposed", "accepted", "rejected", "deprecated", "superseded"] = "proposed"
+    options: list[str | OptionBody] = Field(default_factory=list, max_length=100)
+    consequences: list[str] = Field(default_factory=list, max_length=100)
+    deciders: list[str] = Field(default_factory=list, max_length=100)
+    agents: list[str] = Field(default_factory=list, max_length=100)
+    tags: list[str] = Field(default_factory=list, max_length=32)
+    links: LinksBody = Field(default_factory=LinksBody)

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["MAX_BODY_BYTES", "SecurityMiddleware", "TokenBucket"]
+__all__ = ["MAX_BODY_BYTES", "SecurityMiddleware", "TokenBucket", "replay_body"]
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_CLIENTS = 10_000  # bounded: the least recently seen client is forgotten first
@@ -141,7 +141,7 @@ class SecurityMiddleware:
                 if body is None:
                     await self._too_large(send)
                     return
-                receive = _replay(body, receive)
+                receive = replay_body(body, receive)
         await self.app(scope, receive, send)
 
     async def _read_limited(self, receive: Receive) -> bytes | None:
@@ -177,7 +177,7 @@ class SecurityMiddleware:
         await send(body)
 
 
-def _replay(body: bytes, original: Receive) -> Receive:
+def replay_body(body: bytes, original: Receive) -> Receive:
     """The body read by the middleware, then the client's own messages (disconnect)."""
     sent = False
 
