@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
 
 from perfect21._config import Config
-from perfect21.cache.task_cache import LayeredTaskCache, open_task_cache
+from perfect21.cache.layered import open_cache
+from perfect21.cache.task_cache import NAMESPACE, VERSION, LayeredTaskCache, open_task_cache
 from perfect21.executor import ExecutorSettings, LocalExecutor, PythonRunner, TaskContext
 from perfect21.executor.cache_hook import CachedTaskResult, TaskCache, cache_level
 from perfect21.planner.models import Analysis, Complexity, Plan, Stage, StageMode, Task
 
+if TYPE_CHECKING:
+    from tests.cache.conftest import RedisServer
 
-def _plan(ids: list[str]) -> Plan:
-    tasks = tuple(Task(id=t, agent=f"agent-{t}", stage="s1", brief=f"do {t}") for t in ids)
+
+def _plan(ids: list[str], *, sequential: bool = False) -> Plan:
+    """One parallel stage with ``ids``, or one stage per id when ``sequential``."""
     analysis = Analysis(
         complexity=Complexity.SIMPLE,
         domains=(),
@@ -25,20 +33,27 @@ def _plan(ids: list[str]) -> Plan:
         language="en",
         reasons=(),
     )
-    stage = Stage(
-        name="s1",
-        goal="g",
-        mode=StageMode.PARALLEL,
-        agents=tuple(t.agent for t in tasks),
-        tasks=tasks,
-    )
+    groups = [[t] for t in ids] if sequential else [ids]
+    stages = []
+    for index, group in enumerate(groups):
+        name = f"s{index + 1}"
+        tasks = tuple(Task(id=t, agent=f"agent-{t}", stage=name, brief=f"do {t}") for t in group)
+        stages.append(
+            Stage(
+                name=name,
+                goal="g",
+                mode=StageMode.PARALLEL,
+                agents=tuple(t.agent for t in tasks),
+                tasks=tasks,
+            )
+        )
     return Plan(
         id="p",
         request="r",
         catalog_version="t",
         analysis=analysis,
         agents=(),
-        stages=(stage,),
+        stages=tuple(stages),
         estimated_hours=0.0,
     )
 
@@ -112,3 +127,49 @@ async def test_executor_rerun_is_served_from_disk(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "home" / "cache" / "l3.sqlite") as conn:
         counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
     assert counters["l3_hits"] == 2
+
+
+@pytest.mark.integration
+async def test_run_survives_redis_killed_mid_run(
+    own_redis: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis dies during a run: the run succeeds, one warning, every result kept on disk;
+    with Redis back, a second home gets the results stored after the restart via L2."""
+    caplog.set_level(logging.WARNING, "perfect21.cache")
+
+    def agent(ctx: TaskContext) -> str:
+        if ctx.task_id == "b":
+            own_redis.stop()
+        (ctx.workdir / f"{ctx.task_id}.txt").write_text(ctx.task_id)
+        return "ok"
+
+    config = Config(home=tmp_path / "home", redis_url=own_redis.url)
+    work = tmp_path / "w1"
+    work.mkdir()
+    cache = open_task_cache(config)
+    executor = LocalExecutor(
+        PythonRunner(agent, label="agent"),
+        cache=cache,
+        workdir=work,
+        settings=ExecutorSettings(workers=1, retries=0),
+    )
+    staged = _plan(["a", "b", "c"], sequential=True)
+    result = await executor.run(staged)
+    await cache.aclose()
+    assert result.ok
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
+    with sqlite3.connect(tmp_path / "home" / "cache" / "l3.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 3
+    # Redis back (empty): warm pushes this home's results to it; another home reads them.
+    own_redis.start()
+    await asyncio.sleep(0.1)
+    async with open_cache(config, namespace=NAMESPACE, version=VERSION) as layered:
+        assert await layered.warm(to_l2=True) == 3
+    second = open_task_cache(Config(home=tmp_path / "home2", redis_url=own_redis.url))
+    with sqlite3.connect(tmp_path / "home" / "cache" / "l3.sqlite") as conn:
+        stored = [k for (k,) in conn.execute("SELECT key FROM entries")]
+    for full in stored:
+        assert await second.get(full.split("/", 2)[2]) is not None
+        assert second.source_of_last_hit == "l2"
+    await second.aclose()
