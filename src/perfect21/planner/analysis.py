@@ -25,11 +25,12 @@ __all__ = ["analyse", "features"]
 # (anchored right after it) an optional magnitude, measure word and qualifier, then a unit.
 _NUMBER = re.compile(r"\d[\d,.]*")
 _UNIT = re.compile(
-    r"\s*(k|m|万|千|百万|亿)?\s*(?:个|多个|多|套|张)?\s*(?:[a-z0-9]+\s*)?"
+    r"\s*(k|m|万|千|百万|亿)?\s*(?:多|余|几)?\s*(?:个|套|张|台|家|条)?\s*(?:[a-z0-9]+\s*)?"
     r"(services|microservices|components|modules|tables|teams|repos|repositories|pages|screens|"
     r"endpoints|apis|lines|loc|users|tenants|regions|countries|clusters|nodes|accounts|devices|"
     r"服务|微服务|组件|模块|表|团队|仓库|页面|接口|行|用户|租户|地区|国家|集群|节点|门店|账号|设备)",
 )
+_SPEC_LIST = re.compile(r"[:：][^:：]{0,200}?[,，、;；][^,，、;；]{0,200}?[,，、;；]")
 _SENTENCE_MARKS = (". ", "; ", "! ", "? ", "。", "；", "！", "？", "\n")
 _LIST_MARKS = (",", "，", "、", " and ", " plus ", "\n- ", "\n* ", "；")
 # A pasted error: file:line, a Java/JS stack frame, an ...Error/...Exception name, a Python
@@ -108,6 +109,8 @@ def features(
         "scale": 1.0 if scale else 0.0,
         "code": 1.0 if _CODE.search(text) else 0.0,
         "question": 1.0 if ("?" in text or "？" in text) else 0.0,
+        # "Build X: a, b, c and d" — a colon introducing a list of deliverables
+        "spec_list": 1.0 if _SPEC_LIST.search(text) else 0.0,
     }
     for signal in _SIGNALS:
         vector[signal] = float(min(len(buckets.get(f"signal:{signal}", ())), 3))

@@ -26,6 +26,8 @@ COMPLEXITY_SIGNALS: dict[str, tuple[str, ...]] = {
         "整体", "全部", "全站", "全链路", "重构", "重写", "从零", "从头", "零停机", "多租户",
         "高可用", "分布式", "微服务", "体系", "架构", "平台", "合规", "等保", "容灾",
         "多活", "异地", "中台", "一整套", "整套", "全面", "所有服务", "分阶段", "切换方案",
+        "incrementally", "one at a time", "side by side", "strangler", "data residency",
+        "逐步", "分批", "灰度", "并行运行", "双写",
     ),
     # planning or design work on top of implementation
     "planning": (
