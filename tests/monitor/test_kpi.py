@@ -166,3 +166,22 @@ def test_timed_context_manager_and_module_api() -> None:
     assert snap.value("plans_generated_total") == 1
     assert snap.to_dict()["metrics"]["executor_concurrency"]["samples"][0]["value"] == 2
     reg.reset()
+
+
+def test_sync_total_follows_an_external_counter() -> None:
+    """First value = history (no rate); increases count when seen; a restart is handled."""
+    clock = FakeClock(1000.0)
+    reg = Registry(clock=clock)
+    reg.sync_total("decisions_recorded_total", 5000)
+    clock.now = 1010.0
+    snap = reg.snapshot()
+    assert snap.value("decisions_recorded_total") == 5000
+    assert snap.value("decisions_recorded_total", "rate") == 0.0
+    reg.sync_total("decisions_recorded_total", 5100)
+    reg.sync_total("decisions_recorded_total", 5100)
+    clock.now = 1020.0
+    snap = reg.snapshot()
+    assert snap.value("decisions_recorded_total") == 5100
+    assert snap.value("decisions_recorded_total", "rate") == pytest.approx(100 / 20)
+    reg.sync_total("decisions_recorded_total", 30)  # the source restarted
+    assert reg.snapshot().value("decisions_recorded_total") == 5130

@@ -116,3 +116,56 @@ def test_from_config_and_status(tmp_path: Path) -> None:
     user_rules.parent.mkdir(parents=True, exist_ok=True)
     user_rules.write_text(rules_text("http://127.0.0.1:1/x"))
     assert Monitor.from_config(config, registry=Registry()).rules.names() == ("Slow",)
+
+
+def test_remote_monitor_follows_another_process(tmp_path: Path) -> None:
+    """Scrapes a real /metrics server twice: gauges and histograms come from the scrape,
+    rates from following counters between scrapes; remote clean-up is reported, not faked."""
+    import http.server
+    import threading
+
+    from perfect21.monitor.metrics import render
+    from perfect21.monitor.runtime import RemoteMonitor
+
+    served = Registry()
+    served.set("memory_rss_mb", 470.0)
+    served.inc("decisions_recorded_total", 1000)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = render(served).encode()
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rules = parse_rules(
+        "rules:\n"
+        "  - name: MemoryLeak\n    condition: {metric: memory_rss_mb, operator: '>', "
+        "threshold: 450}\n    for: 0s\n    severity: warning\n    actions: [cleanup, log]\n"
+        "  - name: Busy\n    condition: {metric: decisions_recorded_total, aggregation: rate,"
+        " operator: '>', threshold: 0}\n    for: 0s\n    severity: info\n    actions: [log]\n"
+    )
+    log = AlertLog(tmp_path / "alerts.jsonl")
+    try:
+        remote = RemoteMonitor(
+            f"http://127.0.0.1:{server.server_address[1]}/metrics", rules=rules, alert_log=log
+        )
+        first = {r.rule.name: r for r in remote.tick().results}
+        assert first["MemoryLeak"].status.value == "firing"
+        assert first["Busy"].status.value == "inactive"  # history, not a rate yet
+        served.inc("decisions_recorded_total", 500)
+        second = {r.rule.name: r for r in remote.tick().results}
+        assert second["Busy"].status.value == "firing" and (second["Busy"].value or 0) > 0
+        status = remote.status()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert status["memory"]["current_mb"] == 470.0 and status["firing"] == ["MemoryLeak", "Busy"]
+    leak = next(e for e in log.recent if e["name"] == "MemoryLeak")
+    assert leak["outcomes"][0]["ok"] is False and "remote" in leak["outcomes"][0]["detail"]
+    assert leak["outcomes"][1]["ok"] is True

@@ -54,19 +54,36 @@ MEMORY_LIMIT = MemoryLimitType()
 )  # fmt: skip
 @click.option("--interval", type=float, default=1.0, show_default=True, help="Refresh seconds.")
 @click.option("--rules", type=click.Path(path_type=Path), default=None, help="Alert rules file.")
-def monitor(once: bool, fmt: str | None, interval: float, rules: Path | None) -> None:
-    """Memory, KPIs and alert states of this process: live on a terminal, else one JSON snapshot.
+@click.option("--url", default=None, help="Watch a running process's /metrics instead.")
+def monitor(
+    once: bool, fmt: str | None, interval: float, rules: Path | None, url: str | None
+) -> None:
+    """Memory, KPIs and alert states: live on a terminal, else one JSON snapshot.
+
+    Without --url it watches this process; with --url it scrapes a running `perfect21 serve`
+    every interval (rates appear from the second scrape on) and evaluates the rules on it.
 
     \b
     Examples:
       perfect21 monitor                 # live view (Ctrl-C to stop)
       perfect21 monitor --once          # one JSON snapshot, then exit
+      perfect21 monitor --url http://127.0.0.1:8021/metrics
       perfect21 monitor --format json | jq .memory
     """
-    from perfect21.monitor.runtime import Monitor
+    from perfect21.monitor.runtime import Monitor, RemoteMonitor, rules_path_for
 
     config = config_from()
-    mon = Monitor.from_config(config, rules_file=rules, interval_s=max(0.1, interval))
+    mon: Monitor | RemoteMonitor
+    if url is not None:
+        from perfect21.monitor.alerts import AlertLog, load_rules
+
+        mon = RemoteMonitor(
+            url,
+            rules=load_rules(rules_path_for(config, rules)),
+            alert_log=AlertLog(config.path("monitor") / "alerts.jsonl"),
+        )
+    else:
+        mon = Monitor.from_config(config, rules_file=rules, interval_s=max(0.1, interval))
     live = fmt == "live" or (fmt is None and not once and is_tty())
     if not live:
         mon.tick()
@@ -96,7 +113,8 @@ def _view(status: dict[str, Any]) -> Any:
     from rich.table import Table
 
     mem = status["memory"]
-    head = Table(title="perfect21 monitor (this process)", show_header=False, box=None)
+    title = f"perfect21 monitor ({status.get('source', 'this process')})"
+    head = Table(title=title, show_header=False, box=None)
     head.add_row("memory", f"{mem['current_mb']:.1f} MiB (peak {mem['peak_mb']:.1f})")
     head.add_row("growth", f"{mem['growth_mb_per_hour']:+.2f} MiB/h")
     head.add_row("limits", f"soft {mem['soft_limit_mb']:.0f} / hard {mem['hard_limit_mb']:.0f} MiB")

@@ -102,6 +102,8 @@ CATALOG: dict[str, MetricDef] = _defs(
     ("memory_rss_mb", G, "Resident set size of this process (MiB)."),
     ("memory_peak_mb", G, "Highest RSS sampled by the memory guard (MiB)."),
     ("memory_growth_mb_per_hour", G, "RSS growth rate over the guard's sample window (MiB/h)."),
+    ("memory_soft_limit_mb", G, "The memory guard's soft limit (MiB): clean-up above it."),
+    ("memory_hard_limit_mb", G, "The memory guard's hard limit (MiB): new work refused above it."),
     ("memory_accepting", G, "1 while the memory guard accepts new work, 0 while it sheds."),
     ("memory_cleanups_total", C, "Clean-up rounds run by the memory guard."),
     ("memory_refused_total", C, "Units of new work refused because of the hard memory limit."),
@@ -342,6 +344,7 @@ class Registry:
         self._kinds: dict[str, MetricKind] = {}
         self._series: dict[str, dict[LabelKey, Any]] = {}
         self._collectors: list[Callable[[Registry], None]] = []
+        self._synced: dict[tuple[str, LabelKey], float] = {}  # last totals seen by sync_total
 
     # -- recording ---------------------------------------------------------------------------
     def inc(self, name: str, value: float = 1.0, /, **labels: str) -> None:
@@ -359,21 +362,30 @@ class Registry:
             series.add(value, now)
 
     def sync_total(self, name: str, total: float, /, **labels: str) -> None:
-        """Bring counter ``name`` up to ``total`` from a cumulative source (e.g. cache stats).
+        """Follow a cumulative total kept elsewhere (cache stats, another process's counter).
 
-        Only increases count (a lower total means the source restarted; it is ignored), so
-        rates stay right when a collector pulls the same totals again and again.
+        The first value seen is taken as history (it counts in the total, not in the rate);
+        after that each increase is counted when it is seen. A lower total means the source
+        restarted: the new total is counted as what happened since.
         """
         key = _key(labels) if labels else ()
         now = self._clock()
         with self._lock:
             series = self._find(name, MetricKind.COUNTER, key)
+            last = self._synced.get((name, key))
             if series is None:
                 series = self._new(name, MetricKind.COUNTER, key, _Counter(now))
                 if series is None:
                     return
-            if total > series.total:
-                series.add(total - series.total, now)
+            if len(self._synced) < self._max_metrics * self._max_series:
+                self._synced[(name, key)] = total
+            if last is None:
+                series.total += total
+            elif total >= last:
+                if total > last:
+                    series.add(total - last, now)
+            elif total > 0:
+                series.add(total, now)
 
     def add_collector(self, collector: Callable[[Registry], None]) -> Callable[[], None]:
         """Call ``collector(registry)`` before every snapshot (to pull stats kept elsewhere).
@@ -430,6 +442,7 @@ class Registry:
             self._kinds.clear()
             self._series.clear()
             self._collectors.clear()
+            self._synced.clear()
 
     # -- reading -----------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:

@@ -373,6 +373,8 @@ class MemoryGuard:
             self._registry.set("memory_rss_mb", rss)
             self._registry.set("memory_peak_mb", self._peak)
             self._registry.set("memory_growth_mb_per_hour", growth_mb_per_hour(self._history))
+            self._registry.set("memory_soft_limit_mb", self.soft_limit_mb)
+            self._registry.set("memory_hard_limit_mb", self.hard_limit_mb)
         return rss
 
     def cleanup_now(self) -> float:

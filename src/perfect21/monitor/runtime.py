@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +32,13 @@ from perfect21.monitor.alerts import (
     evaluate,
     load_rules,
 )
-from perfect21.monitor.kpi import Registry, default_registry
+from perfect21.monitor.kpi import Registry, Snapshot, default_registry
 from perfect21.monitor.memory import MemoryEvent, MemoryEventKind, MemoryGuard
 
 if TYPE_CHECKING:
     from perfect21._config import Config
 
-__all__ = ["Monitor", "rules_path_for"]
+__all__ = ["Monitor", "RemoteMonitor", "rules_path_for"]
 
 log = logging.getLogger("perfect21.monitor")
 
@@ -176,3 +177,98 @@ class Monitor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Merged:
+    """Values for rules watching another process: rates from the local follower registry
+    (counters synced scrape after scrape), everything else from the latest scrape."""
+
+    def __init__(self, scraped: Snapshot, local: Snapshot) -> None:
+        self.scraped = scraped
+        self.local = local
+
+    def value(
+        self, name: str, aggregation: str = "value", labels: Mapping[str, str] | None = None
+    ) -> float | None:
+        source = self.local if aggregation in ("rate", "baseline_rate") else self.scraped
+        return source.value(name, aggregation, labels)
+
+
+class RemoteMonitor:
+    """Watches another Perfect21 process through its /metrics (``perfect21 monitor --url``).
+
+    Each :meth:`tick` scrapes once; counters are followed in a local registry so that rates
+    exist from the second scrape on. Actions run here: log, webhook, command and investigate
+    make sense; clean-up, scale-up and rollback cannot reach the other process and are
+    reported as failed outcomes.
+    """
+
+    def __init__(self, url: str, *, rules: AlertRules, alert_log: AlertLog | None = None):
+        from perfect21.monitor.alerts import ActionKind
+
+        self.url = url
+        self.rules = rules
+        self.follower = Registry()
+        self.state = AlertState()
+        self.last: Evaluation | None = None
+        self.scraped: Snapshot | None = None
+
+        def unreachable(result: object) -> None:
+            raise RuntimeError(f"cannot act on a remote process ({url})")
+
+        self.dispatcher = ActionDispatcher(
+            alert_log=alert_log,
+            hooks={
+                k: unreachable
+                for k in (ActionKind.CLEANUP, ActionKind.SCALE_UP, ActionKind.ROLLBACK)
+            },
+            diagnostics=self._diagnostics,
+        )
+
+    def _diagnostics(self) -> dict[str, Any]:
+        return {"kpis": self.scraped.to_dict()["metrics"] if self.scraped is not None else {}}
+
+    def tick(self, now: float | None = None) -> Evaluation:
+        from perfect21.monitor.kpi import MetricKind
+        from perfect21.monitor.metrics import scrape
+
+        snap = scrape(self.url)
+        self.scraped = snap
+        for metric in snap.metrics:
+            if metric.kind is MetricKind.COUNTER:
+                for sample in metric.samples:
+                    self.follower.sync_total(metric.name, sample.value, **dict(sample.labels))
+        values = _Merged(snap, self.follower.snapshot())
+        evaluation = evaluate(
+            self.rules, values, self.state, time.monotonic() if now is None else now
+        )
+        self.state = evaluation.state
+        self.last = evaluation
+        for result in evaluation.started:
+            self.dispatcher.dispatch(result)
+        return evaluation
+
+    def status(self) -> dict[str, Any]:
+        snap = self.scraped
+        evaluation = self.last
+
+        def gauge(name: str) -> float:
+            value = snap.value(name) if snap is not None else None
+            return 0.0 if value is None else value
+
+        return {
+            "at": time.time(),
+            "source": self.url,
+            "memory": {
+                "current_mb": gauge("memory_rss_mb"),
+                "peak_mb": gauge("memory_peak_mb"),
+                "growth_mb_per_hour": gauge("memory_growth_mb_per_hour"),
+                "soft_limit_mb": gauge("memory_soft_limit_mb"),
+                "hard_limit_mb": gauge("memory_hard_limit_mb"),
+                "accepting": gauge("memory_accepting") > 0 if snap is not None else True,
+            },
+            "kpis": snap.to_dict()["metrics"] if snap is not None else {},
+            "rules": [r.to_dict() for r in evaluation.results] if evaluation else [],
+            "firing": [r.rule.name for r in evaluation.firing] if evaluation else [],
+            "recent_alerts": list(self.dispatcher.alert_log.recent)[-20:],
+        }
