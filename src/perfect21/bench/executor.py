@@ -130,16 +130,28 @@ async def _run_executor(workload: Workload, *, subprocess_mode: bool, home: Path
     return out
 
 
-async def _run_baseline(workload: Workload, *, subprocess_mode: bool) -> dict[str, float]:
-    """The old way: chunks of 8 in plan order, ``gather`` each chunk."""
-    busy = 0.0
+async def _run_baseline(workload: Workload, *, subprocess_mode: bool, out_dir: Path
+                        ) -> dict[str, float]:
+    """The old way: chunks of 8 in plan order, ``gather`` each chunk.
 
-    async def one(duration: float) -> None:
+    Processes are started exactly as the executor starts them (``run_process``), so the
+    comparison is about scheduling, not about how a process is spawned.
+    """
+    import os
+
+    from perfect21.executor.runners import run_process
+
+    busy = 0.0
+    env = dict(os.environ)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    async def one(index: int, duration: float) -> None:
         nonlocal busy
         start = time.perf_counter()
         if subprocess_mode:
-            proc = await asyncio.create_subprocess_exec("sleep", f"{duration:.4f}")
-            await proc.wait()
+            await run_process(("sleep", f"{duration:.4f}"), cwd=out_dir, env=env,
+                              stdout_path=out_dir / f"{index}.out",
+                              stderr_path=out_dir / f"{index}.err", timeout_s=600)
         else:
             await asyncio.sleep(duration)
         busy += time.perf_counter() - start
@@ -147,7 +159,8 @@ async def _run_baseline(workload: Workload, *, subprocess_mode: bool) -> dict[st
     t0 = time.perf_counter()
     items = list(workload.durations)
     for offset in range(0, len(items), WORKERS):
-        await asyncio.gather(*(one(d) for d in items[offset: offset + WORKERS]))
+        await asyncio.gather(*(one(offset + i, d)
+                               for i, d in enumerate(items[offset: offset + WORKERS])))
     makespan = time.perf_counter() - t0
     return _metrics(workload.lower_bound, makespan, busy)
 
@@ -207,7 +220,8 @@ async def _bench(seed: int, full: bool, scale: float = 1.0) -> dict[str, Any]:
                 runs.append(await _run_executor(workload, subprocess_mode=mode == "subprocess",
                                                 home=root / f"home-{mode}-{rep}", workdir=work))
                 _progress(f"[executor] {mode} rep {rep + 1}/{reps}: baseline (chunks of 8) …")
-                bases.append(await _run_baseline(workload, subprocess_mode=mode == "subprocess"))
+                bases.append(await _run_baseline(workload, subprocess_mode=mode == "subprocess",
+                                                 out_dir=root / f"base-{mode}-{rep}"))
                 runs[-1]["lower_bound_s"] = round(workload.lower_bound, 4)
                 _progress(f"[executor]   executor {runs[-1]}  baseline {bases[-1]}")
             out[mode] = _summarise(runs, bases)
