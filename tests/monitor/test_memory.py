@@ -62,6 +62,8 @@ def test_growth_rate() -> None:
     assert growth_mb_per_hour([]) == 0.0
     assert growth_mb_per_hour([(0.0, 10.0), (0.0, 11.0)]) == 0.0
     assert growth_mb_per_hour([(0.0, 10.0), (1800.0, 11.0), (3600.0, 12.0)]) == pytest.approx(2.0)
+    assert growth_mb_per_hour([(0.0, 10.0), (5.0, 20.0)]) == 0.0  # too short to extrapolate
+    assert growth_mb_per_hour([(0.0, 10.0), (5.0, 20.0)], min_span_s=1) == pytest.approx(7200)
 
 
 def test_invalid_limits() -> None:

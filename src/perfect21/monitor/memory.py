@@ -128,11 +128,20 @@ def decide(rss: float, *, soft: float, hard: float, accepting: bool, cleanup_due
     return Decision(cleanup, accepting)
 
 
-def growth_mb_per_hour(samples: Iterable[tuple[float, float]]) -> float:
-    """Least-squares slope of ``(monotonic seconds, MiB)`` samples, in MiB per hour."""
+GROWTH_MIN_SPAN_S = 60.0
+
+
+def growth_mb_per_hour(
+    samples: Iterable[tuple[float, float]], *, min_span_s: float = GROWTH_MIN_SPAN_S
+) -> float:
+    """Least-squares slope of ``(monotonic seconds, MiB)`` samples, in MiB per hour.
+
+    0 until the samples span ``min_span_s``: the first seconds of a process (imports, caches
+    warming) would extrapolate to absurd hourly rates.
+    """
     samples = list(samples)
     n = len(samples)
-    if n < 2:
+    if n < 2 or samples[-1][0] - samples[0][0] < min_span_s:
         return 0.0
     mean_t = sum(t for t, _ in samples) / n
     mean_m = sum(m for _, m in samples) / n
