@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.api.conftest import Server
 
 pytestmark = pytest.mark.integration

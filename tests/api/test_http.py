@@ -230,3 +230,41 @@ def test_cancel_a_running_run(client: httpx.Client) -> None:
     assert cancel.json()["cancelling"] is True
     run = wait_run(client, run_id, timeout_s=15)
     assert run["status"] == "interrupted"
+
+
+def test_decisions_record_list_get_search(client: httpx.Client) -> None:
+    """A decision posted over HTTP is stored, listed, fetched by id and by number, found."""
+    if not client.get("/v1/status").json()["decisions"]:
+        pytest.skip("the decision store is not in this build")
+    created = client.post("/v1/decisions", json={
+        "title": "Use JWT sessions for the API", "context": "登录需要无状态会话",
+        "decision": "JWT with short expiry", "status": "accepted", "tags": ["auth"],
+        "options": ["server sessions", {"name": "JWT", "pros": ["stateless"]}]})
+    assert created.status_code == 201, created.text
+    record = created.json()
+    assert record["id"] and record["number"] >= 1 and record["status"] == "accepted"
+    assert client.get(f"/v1/decisions/{record['id']}").json() == record
+    assert client.get(f"/v1/decisions/{record['number']}").json()["id"] == record["id"]
+    listed = client.get("/v1/decisions", params={"tag": "auth"}).json()["decisions"]
+    assert record["id"] in [d["id"] for d in listed]
+    deadline = time.monotonic() + 5  # the search index may lag writes by ~1 s
+    while time.monotonic() < deadline:
+        found = client.get("/v1/decisions/search", params={"q": "JWT 会话"}).json()
+        if record["id"] in [d["id"] for d in found["decisions"]]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("decision not found by search")
+    bad = client.post("/v1/decisions", json={"title": "x", "status": "maybe"})
+    assert bad.status_code == 422 and "status" in bad.json()["message"]
+    missing = client.post("/v1/decisions", json={"context": "no title"})
+    assert missing.status_code == 422 and "title" in missing.json()["message"]
+
+
+def test_plan_record_option_stores_a_decision(client: httpx.Client) -> None:
+    if not client.get("/v1/status").json()["decisions"]:
+        pytest.skip("the decision store is not in this build")
+    plan = client.post("/v1/plan", json={"request": "add SSO login",
+                                         "options": {"record": True}}).json()
+    decisions = client.get("/v1/decisions", params={"tag": "plan"}).json()["decisions"]
+    assert plan["id"] in [d["links"]["workflow_id"] for d in decisions]

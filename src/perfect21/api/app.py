@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
@@ -144,7 +144,7 @@ class _Service:
             self.monitor.guard.check_capacity()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self, with_monitor: bool) -> None:
+    async def start(self, with_monitor: bool) -> None:
         if with_monitor:
             from perfect21.monitor.runtime import Monitor
 
@@ -152,14 +152,17 @@ class _Service:
             self.monitor.guard.register_cleanup(self.clear_caches)
             self.monitor.start()
             self.runs.admission = self.monitor.guard
-        from perfect21.api import decisions as decisions_adapter
+        from perfect21.api.decisions import open_store
 
-        self.decisions = decisions_adapter.open_store(self.config)
+        decisions = open_store(self.config)
+        if decisions is not None:
+            await decisions.start()
+        self.decisions = decisions
 
     async def stop(self) -> None:
         await self.runs.shutdown()
         if self.decisions is not None:
-            self.decisions.close()
+            await self.decisions.close()
         if self.monitor is not None:
             self.monitor.stop()
 
@@ -294,7 +297,7 @@ def create_app(config: Config, *, runner_profiles: Mapping[str, RunnerProfile] |
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service.start(monitor)
+        await service.start(monitor)
         try:
             yield
         finally:
@@ -334,7 +337,7 @@ def _plan_routes(app: FastAPI, service: _Service) -> None:
         result = service.planner_for(body.options).plan(body.request)
         service.count("plans_generated_total")
         if body.options.record:
-            service.decisions_required().record_plan(result)
+            await service.decisions_required().record_plan(result)
         if body.options.format != "json":
             return _json(_render(result, body.options.format))
         return Response(service.plan_bytes(result), media_type=JSON)
@@ -374,8 +377,12 @@ def _plan_routes(app: FastAPI, service: _Service) -> None:
 
 def _decision_routes(app: FastAPI, service: _Service) -> None:
     @app.get("/v1/decisions", tags=["decisions"], summary="Recent decisions, newest first")
-    async def list_decisions(limit: int = Query(default=50, ge=1, le=1000)) -> Response:
-        return _json({"decisions": service.decisions_required().list(limit=limit)})
+    async def list_decisions(
+        limit: int = Query(default=50, ge=1, le=1000),
+        status: Literal["proposed", "accepted", "rejected", "deprecated", "superseded"] | None
+        = None, tag: str | None = Query(default=None, max_length=64)) -> Response:
+        decisions = await service.decisions_required().list(limit=limit, status=status, tag=tag)
+        return _json({"decisions": decisions})
 
     @app.post("/v1/decisions", tags=["decisions"], status_code=201,
               summary="Record a decision (ADR)")
@@ -388,12 +395,12 @@ def _decision_routes(app: FastAPI, service: _Service) -> None:
     @app.get("/v1/decisions/search", tags=["decisions"], summary="Full-text search")
     async def search_decisions(q: str = Query(min_length=1, max_length=500),
                                limit: int = Query(default=20, ge=1, le=200)) -> Response:
-        return _json({"query": q,
-                      "decisions": service.decisions_required().search(q, limit=limit)})
+        found = await service.decisions_required().search(q, limit=limit)
+        return _json({"query": q, "decisions": found})
 
     @app.get("/v1/decisions/{decision_id}", tags=["decisions"], summary="One decision")
     async def get_decision(decision_id: str) -> Response:
-        return _json(service.decisions_required().get(decision_id))
+        return _json(await service.decisions_required().get(decision_id))
 
 
 # ----------------------------------------------------------------------------------- runs
