@@ -32,6 +32,7 @@ log = logging.getLogger("perfect21.cache")
 T = TypeVar("T")
 
 _RAW, _ZLIB = b"\x00", b"\x01"
+_OFF_LOOP_BYTES = 256 * 1024
 _SEP = "\x00"
 
 
@@ -51,6 +52,13 @@ def _pack(value: bytes, compress_min: int) -> bytes:
         if len(packed) < len(value):
             return _ZLIB + packed
     return _RAW + value
+
+
+async def _off_loop(fn: Callable[..., T], data: bytes, *args: Any) -> T:
+    """Run (de)compression of large values in a thread so the event loop keeps moving."""
+    if len(data) < _OFF_LOOP_BYTES:
+        return fn(data, *args)
+    return await asyncio.to_thread(fn, data, *args)
 
 
 def _unpack(data: bytes) -> bytes | None:
@@ -197,7 +205,7 @@ class RedisTier:
         for key, data in zip(keys, raw, strict=False):
             if data is None:
                 continue
-            value = _unpack(bytes(data))
+            value = await _off_loop(_unpack, bytes(data))
             if value is None:
                 self.corrupt_values += 1
                 continue
@@ -211,11 +219,14 @@ class RedisTier:
         if not items:
             return
         px = int(ttl_s * 1000) if ttl_s > 0 else None
+        if self._closed or (self._down and time.monotonic() < self._down_until):
+            return  # do not spend CPU compressing for a Redis we will not call
+        packed = {k: await _off_loop(_pack, bytes(v), self.compress_min) for k, v in items.items()}
 
         async def op(client: Any) -> None:
             pipe = client.pipeline(transaction=False)
-            for key, value in items.items():
-                pipe.set(self.prefix + key, _pack(bytes(value), self.compress_min), px=px)
+            for key, value in packed.items():
+                pipe.set(self.prefix + key, value, px=px)
             for key in items:
                 pipe.publish(self.channel, f"{self.origin}{_SEP}set{_SEP}{key}")
             await pipe.execute()
