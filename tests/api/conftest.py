@@ -2,7 +2,7 @@
 
 ``server`` (session): the default server, a runner profile ``local`` (command line option)
 and ``toml-agent`` (``[runners.toml-agent]`` in perfect21.toml), both running ``agent.py``.
-``secured_server`` (module): the same with a bearer token. ``limited_server`` (module): a
+``secured_server`` (session): the same with a bearer token. ``limited_server`` (module): a
 rate limit of 1 request a second with a burst of 3.
 """
 
@@ -102,7 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(proc)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv, proc = start_server(tmp_path_factory.mktemp("api-secured"), token=TOKEN)
     yield srv

@@ -14,7 +14,7 @@ from tests.api.conftest import Server
 
 pytestmark = pytest.mark.integration
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 20
 
 
 def _operations(server: Server) -> list[Any]:
