@@ -282,7 +282,7 @@ def command(duration: float, clients: int, client_kind: str, full: bool, as_json
     with start_server(env) as (base, _proc):
         port = int(base.rsplit(":", 1)[1])
         # Warm-up: one client cycles through every request (fills the planner's LRU).
-        warm = run_load(port, [_request_bytes("POST", "/v1/plan", b) for b in bodies], 1, 2.0)
+        warm = run_load(port, [_request_bytes("POST", "/v1/plan", b) for b in bodies], 1, 1.0)
         if warm.errors or len(warm.latencies_ms) < len(bodies):
             raise click.ClickException(f"warm-up failed: {warm.errors} error(s), "
                                        f"{len(warm.latencies_ms)} of {len(bodies)} planned")
