@@ -118,16 +118,21 @@ def test_plan_claude_prompt_mentions_every_agent(
 
 
 def test_plan_explain_shows_reasons(run_cli: RunCli, builtin_planner: Planner) -> None:
-    """``--explain`` prints the analysis reasons and each agent's reasons."""
+    """``--explain`` prints the analysis reasons, each agent's reasons and why the agents
+    that scored were not chosen."""
     plan = _same_plan(builtin_planner, LOGIN)
+    assert plan["rejected"], "the login request has near-miss agents to explain"
     proc = run_cli("plan", LOGIN, "--explain")
     assert proc.returncode == 0, proc.stderr
     for reason in plan["analysis"]["reasons"]:
         assert reason in proc.stdout
     for agent in plan["agents"]:
         assert "; ".join(agent["reasons"])[:60] in proc.stdout
+    not_chosen = proc.stdout.split("Not chosen:", 1)[1].split("Stages:", 1)[0]
+    for rejected in plan["rejected"]:
+        assert rejected["name"] in not_chosen and rejected["reason"] in not_chosen
     plain = run_cli("plan", LOGIN).stdout
-    assert plan["analysis"]["reasons"][0] not in plain
+    assert plan["analysis"]["reasons"][0] not in plain and "Not chosen:" not in plain
 
 
 def test_plan_reads_long_request_from_stdin(run_cli: RunCli) -> None:
