@@ -241,3 +241,29 @@ async def test_cancelled_leader_does_not_cancel_the_waiters() -> None:
     with pytest.raises(asyncio.CancelledError):
         await leader
     assert await cache.get("k") == "fresh"
+
+
+async def test_snapshot_has_every_level_field() -> None:
+    """The dict the metrics exporter reads: per level hits, misses, latency, bytes, evictions."""
+    cache = LayeredCache(l1=MemoryCache(2, 1 << 20), l3=DictTier("l3"), namespace="t")
+    for i in range(5):
+        await cache.set(f"k{i}", i)
+    for i in range(5):
+        await cache.get(f"k{i}")
+    snap = cache.snapshot()
+    for level in ("l1", "l2", "l3"):
+        for field in (
+            "hits",
+            "misses",
+            "latency_p50_ms",
+            "latency_p95_ms",
+            "bytes_read",
+            "bytes_written",
+            "evictions",
+            "enabled",
+        ):
+            assert field in snap["levels"][level], (level, field)
+    assert snap["levels"]["l1"]["evictions"] >= 3 and snap["levels"]["l1"]["entries"] == 2
+    assert snap["levels"]["l2"]["enabled"] is False
+    assert snap["levels"]["l3"]["hits"] >= 3 and snap["levels"]["l3"]["latency_p95_ms"] > 0
+    assert set(snap["prefetch"]) >= {"loaded", "used", "precision"}

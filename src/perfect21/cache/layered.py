@@ -120,8 +120,10 @@ class LayeredCache:
             task.cancel()
         await asyncio.gather(*self._prefetching.values(), return_exceptions=True)
         add_counters = getattr(self.l3, "add_counters", None)
-        if add_counters is not None:
+        if add_counters is not None and self.l3 is not None:
             s = self.stats
+            disk = self.l3.stats()
+            l2 = self.l2.stats() if self.l2 is not None else {}
             await add_counters(
                 {
                     "requests": s.requests,
@@ -129,6 +131,11 @@ class LayeredCache:
                     "l2_hits": s.l2.hits,
                     "l3_hits": s.l3.hits,
                     "computes": s.computes,
+                    "l1_evictions": s.l1.evictions,
+                    "l2_outages": int(l2.get("outages", 0)),
+                    "l3_evictions": int(disk.get("evictions", 0)),
+                    "l3_corrupt_entries": int(disk.get("corrupt_entries", 0)),
+                    "l3_rebuilds": int(disk.get("rebuilds", 0)),
                     "prefetch_loaded": s.prefetch.loaded,
                     "prefetch_used": s.prefetch.used,
                 }

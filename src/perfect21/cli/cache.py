@@ -79,6 +79,16 @@ async def _stats() -> dict[str, Any]:
         "hits": hits,
         "hit_ratio": round(sum(hits.values()) / requests, 6) if requests else 0.0,
         "computes": counters.get("computes", 0),
+        "events": {
+            name: counters.get(name, 0)
+            for name in (
+                "l1_evictions",
+                "l2_outages",
+                "l3_evictions",
+                "l3_corrupt_entries",
+                "l3_rebuilds",
+            )
+        },
         "prefetch": {
             "enabled": config.cache_prefetch,
             "loaded": loaded,
@@ -122,6 +132,12 @@ def _print_stats(r: dict[str, Any]) -> None:
     echo(
         f"L3 disk: {l3['path']}: {l3['entries']} entries, {_size(l3['bytes'])} of "
         f"{_size(l3['max_bytes'])}, {l3['stored_hits']} recorded hits"
+    )
+    ev = r["events"]
+    echo(
+        f"events: L1 evictions {ev['l1_evictions']}, Redis outages {ev['l2_outages']}, "
+        f"L3 evictions {ev['l3_evictions']}, corrupt entries {ev['l3_corrupt_entries']}, "
+        f"rebuilds {ev['l3_rebuilds']}"
     )
     p = r["prefetch"]
     state = "on" if p["enabled"] else "off"
