@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 
@@ -236,3 +237,33 @@ def test_for_limit_from_config() -> None:
     assert (guard.soft_limit_mb, guard.hard_limit_mb) == (270.0, 300.0)
     default = MemoryGuard.for_limit(Config(), None, registry=Registry())
     assert (default.soft_limit_mb, default.hard_limit_mb) == (450.0, 500.0)
+
+
+def test_cooldown_backs_off_when_cleanup_does_not_help() -> None:
+    """RSS stuck above soft: clean-ups get further apart (no thrashing); back under soft,
+    the cool-down returns to its base value."""
+    clock = [0.0]
+    rss = [100.0]
+    calls: list[float] = []
+    guard = MemoryGuard(soft_limit_mb=90, hard_limit_mb=200, sampler=lambda: rss[0],
+                        cleanup_cooldown_s=1.0)  # fmt: skip
+    guard.register_cleanup(lambda: calls.append(clock[0]))
+    import perfect21.monitor.memory as memory
+
+    real = memory.time.monotonic
+    memory.time.monotonic = lambda: clock[0]  # type: ignore[assignment]
+    try:
+        for step in range(80):
+            clock[0] = step * 0.5
+            guard.sample()
+        gaps = [b - a for a, b in itertools.pairwise(calls)]
+        assert gaps == sorted(gaps) and gaps[-1] >= 8, gaps
+        assert calls[-1] + 2 * gaps[-1] > 40.0  # without a reset, no clean-up due at 40 s
+        rss[0] = 50.0
+        guard.sample()  # back under soft: the cool-down returns to 1 s
+        rss[0] = 100.0
+        clock[0] = 40.0
+        guard.sample()
+        assert calls[-1] == 40.0
+    finally:
+        memory.time.monotonic = real  # type: ignore[assignment]

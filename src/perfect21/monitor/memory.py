@@ -11,8 +11,10 @@ at the hard limit, and never kill work that is already running.
 
 Policy (pure, :func:`decide`): above the soft limit the registered clean-up callbacks run and
 ``gc.collect()`` is called, at most once per cool-down, and an alert is emitted when the soft
-limit is first crossed. Above the hard limit (measured *after* the clean-up) the guard stops
-accepting new work until RSS is back under the soft limit (hysteresis, so it does not flap).
+limit is first crossed. A clean-up that leaves RSS above the soft limit doubles the cool-down
+(up to a minute), so caches are not wiped over and over for memory the OS does not get back.
+Above the hard limit (measured *after* the clean-up) the guard stops accepting new work
+until RSS is back under the soft limit (hysteresis, so it does not flap).
 
 Everything it keeps is bounded: the last ``window`` samples for the growth rate and the last
 ``max_events`` events. psutil is imported on the first sample, not at import.
@@ -214,7 +216,9 @@ class MemoryGuard:
         self._sampler = sampler
         self._registry = registry
         self.on_event = on_event
-        self._cooldown = 5 * interval_s if cleanup_cooldown_s is None else cleanup_cooldown_s
+        self._base_cooldown = 5 * interval_s if cleanup_cooldown_s is None else cleanup_cooldown_s
+        self._cooldown = self._base_cooldown
+        self._max_cooldown = max(self._base_cooldown, 60.0)
         self._max_cleanups = max_cleanups
         self._lock = threading.RLock()  # serialises samples; callbacks may read stats()
         self._count_lock = threading.Lock()  # refusals are counted without waiting for a sample
@@ -342,6 +346,13 @@ class MemoryGuard:
                 accepting=self._accepting.is_set(),
                 cleanup_due=False,
             )
+            # Freed Python memory is not always returned to the OS: when a clean-up did not
+            # bring RSS under the soft limit, wait longer before the next one instead of
+            # wiping the caches every few seconds for nothing (doubling, up to a minute).
+            if rss > self.soft_limit_mb:
+                self._cooldown = min(self._cooldown * 2, self._max_cooldown)
+        if rss <= self.soft_limit_mb:
+            self._cooldown = self._base_cooldown
         if crossed_soft:
             self._emit(
                 MemoryEventKind.SOFT_LIMIT,
