@@ -94,3 +94,22 @@ async def collect_with_header(url: str, token: str) -> tuple[list[dict[str, Any]
         except ConnectionClosed:
             pass
         return events, ws.close_code
+
+
+async def test_watcher_leaving_mid_run_is_harmless(server: Server) -> None:
+    """A client that closes its socket while the run goes on is dropped; the run continues
+    and can still be watched and cancelled."""
+    async with httpx.AsyncClient(base_url=server.base) as client:
+        started = await client.post("/v1/runs", json={"profile": "local",
+                                                      "request": "SLOW: write the docs"})
+        run_id = started.json()["id"]
+        url = server.base.replace("http", "ws") + f"/v1/runs/{run_id}/events"
+        async with websockets.connect(url, open_timeout=5) as ws:
+            first = json.loads(await ws.recv())
+        assert first["event"] == "run_started"
+        assert (await client.get(f"/v1/runs/{run_id}")).json()["status"] == "running"
+        cancel = await client.post(f"/v1/runs/{run_id}/cancel")
+        assert cancel.json()["cancelling"] is True
+        events, code = await collect(url)
+        assert events[-1] == {"event": "run_status", "run_id": run_id, "status": "interrupted"}
+        assert code == 1000

@@ -68,5 +68,8 @@ def test_rate_limit_answers_429_with_retry_after(limited_server: Server) -> None
 
 
 def test_server_log_has_no_unexpected_errors(server: Server) -> None:
-    """Everything the other tests did was answered without an unhandled exception."""
-    assert "Traceback" not in server.log.read_text(errors="replace")
+    """`serve` printed its URL, and everything the other tests did was answered without an
+    unhandled exception."""
+    log = server.log.read_text(errors="replace")
+    assert f"perfect21 serving http://127.0.0.1:{server.port}/" in log
+    assert "Traceback" not in log

@@ -16,6 +16,8 @@ kept next to it, so a repeated request costs no serialisation either.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -455,14 +457,33 @@ def _run_routes(app: FastAPI, service: _Service) -> None:
     @app.websocket("/v1/runs/{run_id}/events")
     async def run_events(websocket: WebSocket, run_id: str) -> None:
         await websocket.accept()
-        try:
-            await _stream_events(websocket, manager, run_id)
-        except WebSocketDisconnect:
+        stream = asyncio.create_task(_stream_events(websocket, manager, run_id))
+        gone = asyncio.create_task(_client_gone(websocket))
+        # Whichever ends first: the stream (run over) or the client (tab closed) — then the
+        # other is cancelled, so a departed watcher never holds a queue.
+        await asyncio.wait((stream, gone), return_when=asyncio.FIRST_COMPLETED)
+        for task in (stream, gone):
+            task.cancel()
+        await asyncio.gather(stream, gone, return_exceptions=True)
+        if stream.done() and not stream.cancelled():
+            exc = stream.exception()
+            if isinstance(exc, Perfect21Error):
+                status, code, message = status_for(exc)
+                with contextlib.suppress(Exception):
+                    await websocket.send_json({"event": "error", "error": code,
+                                               "message": message})
+                    await websocket.close(code=4000 + status)
+            elif exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+                log.error("event stream of %s failed", run_id,
+                          exc_info=(type(exc), exc, exc.__traceback__))
+
+
+async def _client_gone(websocket: WebSocket) -> None:
+    """Return when the client disconnects (it sends nothing else we need)."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
             return
-        except Perfect21Error as exc:
-            status, code, message = status_for(exc)
-            await websocket.send_json({"event": "error", "error": code, "message": message})
-            await websocket.close(code=4000 + status)
 
 
 async def _stream_events(websocket: WebSocket, manager: RunManager, run_id: str) -> None:

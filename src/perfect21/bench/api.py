@@ -142,12 +142,12 @@ def _request_bytes(method: str, path: str, body: bytes | None) -> bytes:
 
 
 async def _client(port: int, payloads: list[bytes], offset: int, stop_at: float,
-                  latencies: list[float], errors: list[int]) -> None:
+                  latencies: list[float], errors: list[int], count: int | None = None) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     index = offset
     clock = time.perf_counter
     try:
-        while clock() < stop_at:
+        while clock() < stop_at if count is None else index - offset < count:
             payload = payloads[index % len(payloads)]
             index += 1
             started = clock()
@@ -172,26 +172,28 @@ async def _client(port: int, payloads: list[bytes], offset: int, stop_at: float,
             await writer.wait_closed()
 
 
-async def _load(port: int, payloads: list[bytes], clients: int, duration_s: float
-                ) -> LoadResult:
+async def _load(port: int, payloads: list[bytes], clients: int, duration_s: float,
+                count: int | None = None) -> LoadResult:
     latencies: list[float] = []
     errors = [0]
     started = time.perf_counter()
     stop_at = started + duration_s
     step = max(1, len(payloads) // clients)
-    await asyncio.gather(*(_client(port, payloads, i * step, stop_at, latencies, errors)
+    await asyncio.gather(*(_client(port, payloads, i * step, stop_at, latencies, errors, count)
                            for i in range(clients)))
     return LoadResult(latencies, errors[0], time.perf_counter() - started, clients)
 
 
-def run_load(port: int, payloads: list[bytes], clients: int, duration_s: float) -> LoadResult:
-    """The built-in client: ``clients`` keep-alive connections, one request in flight each."""
+def run_load(port: int, payloads: list[bytes], clients: int, duration_s: float,
+             count: int | None = None) -> LoadResult:
+    """The built-in client: ``clients`` keep-alive connections, one request in flight each,
+    for ``duration_s`` seconds (or ``count`` requests per client)."""
     try:
         import uvloop
 
-        return uvloop.run(_load(port, payloads, clients, duration_s))
+        return uvloop.run(_load(port, payloads, clients, duration_s, count))
     except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        return asyncio.run(_load(port, payloads, clients, duration_s))
+        return asyncio.run(_load(port, payloads, clients, duration_s, count))
 
 
 _WRK_SCRIPT = """
@@ -281,8 +283,9 @@ def command(duration: float, clients: int, client_kind: str, full: bool, as_json
                f"{generator}; {source}", err=True)
     with start_server(env) as (base, _proc):
         port = int(base.rsplit(":", 1)[1])
-        # Warm-up: one client cycles through every request (fills the planner's LRU).
-        warm = run_load(port, [_request_bytes("POST", "/v1/plan", b) for b in bodies], 1, 1.0)
+        # Warm-up: every request once (fills the planner's LRU and the JSON cache).
+        warm = run_load(port, [_request_bytes("POST", "/v1/plan", b) for b in bodies], 1, 0.0,
+                        count=len(bodies))
         if warm.errors or len(warm.latencies_ms) < len(bodies):
             raise click.ClickException(f"warm-up failed: {warm.errors} error(s), "
                                        f"{len(warm.latencies_ms)} of {len(bodies)} planned")
