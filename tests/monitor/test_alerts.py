@@ -91,6 +91,11 @@ def test_default_rules_are_the_seeds_three() -> None:
         (RULE.replace("      threshold: 0.1\n", ""), 4, "missing required key 'threshold'"),
         (RULE + RULE.replace("rules:\n", ""), 11, "duplicate rule name 'Slow'"),
         (RULE.replace("name: Slow", "name: 'not ok'"), 2, "letters"),
+        (
+            RULE.replace("threshold: 0.1", "threshold: 0.1\n      min_baseline: 2"),
+            8,
+            "needs relative",
+        ),
     ],
 )
 def test_invalid_rules_name_line_and_reason(text: str, line: int, reason: str) -> None:
@@ -188,6 +193,13 @@ def test_relative_threshold_against_baseline() -> None:
     assert status["drop"]["ThroughputDrop"].threshold == pytest.approx(80.0)
     assert status["steady"]["ThroughputDrop"].status is AlertStatus.INACTIVE
     assert status["no_base"]["ThroughputDrop"].status is AlertStatus.NO_DATA
+    idle = Values({**base, ("decisions_recorded_total", "rate"): 0.0,
+                   ("decisions_recorded_total", "baseline_rate"): 0.5})  # fmt: skip
+    quiet = {
+        r.rule.name: r for r in evaluate(rules, idle, AlertState(), 0, ignore_for=True).results
+    }
+    assert quiet["ThroughputDrop"].status is AlertStatus.NO_DATA  # below min_baseline (1/s)
+    assert "below 1" in quiet["ThroughputDrop"].message
     assert status["drop"]["MemoryLeak"].status is AlertStatus.INACTIVE
     assert status["drop"]["PerformanceRegression"].status is AlertStatus.NO_DATA
 

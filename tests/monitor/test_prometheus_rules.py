@@ -33,6 +33,8 @@ def expected_expr_parts(rule: Rule) -> list[str]:
         parts = [f"max({metric})"]
     if cond.relative_to == "baseline_rate":
         parts.append(f"{cond.threshold:g} * sum(rate({metric}[10m] offset 1m))")
+    if cond.min_baseline:
+        parts.append(f"and sum(rate({metric}[10m] offset 1m)) > {cond.min_baseline:g}")
     return parts
 
 

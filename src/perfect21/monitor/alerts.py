@@ -12,7 +12,9 @@ in ``prometheus-rules.yml`` for users who run Prometheus)::
         actions: [rollback, investigate, log]
 
 ``condition.relative_to`` turns the threshold into a factor of another aggregation of the
-same metric (``threshold: 0.8, relative_to: baseline_rate`` = "below 80 % of baseline").
+same metric (``threshold: 0.8, relative_to: baseline_rate`` = "below 80 % of baseline");
+``min_baseline`` then says how large that baseline must be for the rule to apply at all
+(an idle process has no throughput to drop).
 
 Three layers, kept apart:
 
@@ -133,6 +135,7 @@ class Condition:
     threshold: float
     relative_to: str | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    min_baseline: float = 0.0  # with relative_to: below this baseline the rule has no data
 
     def describe(self) -> str:
         left = f"{self.aggregation}({self.metric})"
@@ -351,7 +354,10 @@ class _Parser:
 
     def condition(self, node: yaml.Node, what: str) -> Condition:
         what = f"{what}: condition"
-        keys = ("metric", "aggregation", "operator", "threshold", "relative_to", "labels")
+        keys = (
+            "metric", "aggregation", "operator", "threshold", "relative_to", "min_baseline",
+            "labels",
+        )  # fmt: skip
         fields = self.mapping(node, what, keys, ("metric", "operator", "threshold"))
         metric = self.text(fields["metric"][1], f"{what}: metric")
         if not re.fullmatch(r"[a-z_][a-z0-9_]*", metric):
@@ -382,7 +388,19 @@ class _Parser:
                     (k, self.text(v, f"{what}: label {k}")) for k, (_, v) in label_fields.items()
                 )
             )
-        return Condition(metric, aggregation, Operator(operator), threshold, relative_to, labels)
+        min_baseline = 0.0
+        if "min_baseline" in fields:
+            node = fields["min_baseline"][1]
+            if relative_to is None:
+                raise self.fail(
+                    fields["min_baseline"][0], f"{what}: min_baseline needs relative_to"
+                )
+            min_baseline = self.number(node, f"{what}: min_baseline")
+            if min_baseline < 0:
+                raise self.fail(node, f"{what}: min_baseline must not be negative")
+        return Condition(
+            metric, aggregation, Operator(operator), threshold, relative_to, labels, min_baseline
+        )
 
     def action(self, node: yaml.Node, what: str) -> Action:
         kinds = tuple(k.value for k in ActionKind)
@@ -498,11 +516,17 @@ def evaluate(
         labels = dict(cond.labels) or None
         value = values.value(cond.metric, cond.aggregation, labels)
         threshold: float | None = cond.threshold
+        missing = "no data"
         if value is not None and cond.relative_to is not None:
             base = values.value(cond.metric, cond.relative_to, labels)
-            threshold = cond.threshold * base if base is not None and base > 0 else None
+            if base is None or base <= 0 or base < cond.min_baseline:
+                threshold = None
+                missing = f"{cond.relative_to} {base or 0:.6g} below {cond.min_baseline:g}"
+                if base is None or base <= 0:
+                    missing = f"no {cond.relative_to} yet"
+            else:
+                threshold = cond.threshold * base
         if value is None or threshold is None:
-            missing = "no data" if value is None else f"no {cond.relative_to} yet"
             results.append(
                 RuleResult(
                     rule, AlertStatus.NO_DATA, value, None, None, f"{cond.describe()}: {missing}"
