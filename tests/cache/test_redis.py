@@ -161,3 +161,19 @@ def test_redact_url() -> None:
     assert redact_url("redis://:secret@host:6379/0") == "redis://:***@host:6379/0"
     assert redact_url("redis://user:pw@host/1") == "redis://user:***@host/1"
     assert redact_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
+async def test_clearing_l1_tells_the_other_processes(redis_url: str) -> None:
+    """`cache clear --level l1` semantics: every L1 on the same Redis drops its entries."""
+    a = LayeredCache(l2=RedisTier(redis_url), namespace="t")
+    b = LayeredCache(l2=RedisTier(redis_url), namespace="t")
+    async with a, b:
+        await a.set("k", "v")
+        assert await b.get("k") == "v" and len(b.l1) == 1
+        await asyncio.sleep(0.2)  # both subscribed
+        await a.clear([Level.L1])
+        deadline = time.monotonic() + 1.0
+        while len(b.l1) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(b.l1) == 0
+        assert await b.get("k") == "v"  # still in L2
