@@ -49,6 +49,13 @@ def test_non_loopback_bind_needs_a_token(tmp_path: object) -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_busy_port_is_a_clear_error(server: Server) -> None:
+    done = subprocess.run([sys.executable, "-m", "perfect21", "serve", "--port",
+                           str(server.port)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{server.port}" in done.stderr
+
+
 def test_rate_limit_answers_429_with_retry_after(limited_server: Server) -> None:
     """Burst 3 at 1 request/s: quick requests beyond the burst get 429 + Retry-After, and
     waiting that long is enough to be served again."""

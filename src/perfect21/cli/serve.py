@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import click
 
 from perfect21._errors import ConfigError
@@ -61,12 +63,30 @@ def serve(host: str | None, port: int | None, runner_profiles: tuple[str, ...],
 
     from perfect21.api.app import create_app
 
+    sock = _listen(config.api_host, config.api_port)
     app = create_app(config, runner_profiles=profiles)
     shown = f"[{config.api_host}]" if ":" in config.api_host else config.api_host
     names = ", ".join(sorted(profiles)) or "none"
     click.echo(f"perfect21 serving http://{shown}:{config.api_port}/  (dashboard /, API /v1, "
                f"docs /docs; runner profiles: {names}; "
                f"auth: {'bearer token' if config.api_token else 'off'})")
-    uvicorn.run(app, host=config.api_host, port=config.api_port, log_level=log_level,
-                access_log=False, server_header=False, loop="uvloop", http="httptools",
-                limit_concurrency=1000, backlog=2048, timeout_graceful_shutdown=10)
+    server = uvicorn.Server(uvicorn.Config(
+        app, host=config.api_host, port=config.api_port, log_level=log_level,
+        access_log=False, server_header=False, loop="uvloop", http="httptools",
+        limit_concurrency=1000, backlog=2048, timeout_graceful_shutdown=10))
+    server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before starting, so a busy port is a clear error (exit 2), not a log line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                          "choose another --port or stop the other server") from None
+    sock.set_inheritable(True)
+    return sock
