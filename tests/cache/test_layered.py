@@ -127,13 +127,17 @@ async def test_unreadable_lower_entry_is_a_miss() -> None:
 
 
 async def test_warm_loads_the_most_used_keys(tmp_path: Path) -> None:
+    """Ranking counts every read, including L1 hits (handed to L3 at close)."""
     path = tmp_path / "l3.sqlite"
     async with LayeredCache(l3=DiskTier(path), namespace="t") as cache:
         for i in range(10):
             await cache.set(f"k{i}", i)
-        cache.l1.clear()
-        for i in (3, 3, 3, 7):
+        for i in (3, 3, 3, 7, 7):  # all L1 hits
             await cache.get(f"k{i}")
+        await cache.lookup("k5")
+    disk = DiskTier(path)
+    assert [k for k, _ in await disk.most_used("t/v1/", 3)] == ["t/v1/k3", "t/v1/k7", "t/v1/k5"]
+    await disk.aclose()
     async with LayeredCache(l3=DiskTier(path), namespace="t", warm_on_start=2) as fresh:
         assert set(fresh.l1.key_list()) == {"t/v1/k3", "t/v1/k7"}
         assert (await fresh.lookup("k3")).level is Level.L1  # type: ignore[union-attr]

@@ -337,6 +337,18 @@ class DiskTier:
         """Keys under ``prefix``, most recorded hits first, then most recently used."""
         return await self._run(self._most_used, prefix, limit, default=[])
 
+    async def add_hits(self, counts: Mapping[str, int]) -> None:
+        """Record reads served above this tier (L1 hits), so ``most_used`` sees every read."""
+        if counts:
+            await self._run(self._merge_hits, dict(counts), default=None)
+
+    def _merge_hits(self, conn: sqlite3.Connection, counts: Mapping[str, int]) -> None:
+        pending = self._pending_hits
+        for key, n in counts.items():
+            pending[key] = pending.get(key, 0) + n
+        if len(pending) >= _FLUSH_HITS:
+            self._flush_hits(conn)
+
     async def info(self) -> dict[str, Any]:
         """Entries, bytes and persisted counters, read from the file (all processes)."""
         empty: dict[str, Any] = {}

@@ -44,6 +44,8 @@ log = logging.getLogger("perfect21.cache")
 # Push counters to the monitor's KPI registry at most every this many requests (and at
 # close): a registry call takes a lock and costs about as much as a whole L1 hit.
 _PUBLISH_EVERY = 256
+# L1 hit counts kept for at most this many keys between two hand-overs to L3.
+_MAX_COUNTED_KEYS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ class LayeredCache:
         self._started = False
         self._closed = False
         self._published: dict[tuple[str, str], int] = {}
+        # L1 hits per key, handed to L3 in batches so `warm` ranks keys by every read.
+        self._l1_hit_counts: dict[str, int] = {}
         self._published_at = 0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -116,6 +120,7 @@ class LayeredCache:
             return
         self._closed = True
         self.publish_kpis()
+        await self._hand_over_hit_counts()
         for task in list(self._prefetching.values()):
             task.cancel()
         await asyncio.gather(*self._prefetching.values(), return_exceptions=True)
@@ -164,6 +169,12 @@ class LayeredCache:
         if value is not None:
             stats.requests += 1
             stats.l1.hits += 1
+            counts = self._l1_hit_counts
+            n = counts.get(full)
+            if n is not None:
+                counts[full] = n + 1
+            elif len(counts) < _MAX_COUNTED_KEYS:
+                counts[full] = 1
             if full in self._prefetched:
                 self._prefetch_used(full)
         else:
@@ -189,6 +200,12 @@ class LayeredCache:
             stats.l1.hits += 1
             if sample:
                 stats.l1.observe(time.perf_counter() - started)
+            counts = self._l1_hit_counts
+            n = counts.get(full)
+            if n is not None:
+                counts[full] = n + 1
+            elif len(counts) < _MAX_COUNTED_KEYS:
+                counts[full] = 1
             if full in self._prefetched:
                 self._prefetch_used(full)
             hit = Hit(value, Level.L1)
@@ -209,7 +226,14 @@ class LayeredCache:
         self.stats.l1.misses += 1
         if self.stats.requests - self._published_at >= _PUBLISH_EVERY:
             self.publish_kpis()
+            await self._hand_over_hit_counts()
         return await self._lookup_lower(full)
+
+    async def _hand_over_hit_counts(self) -> None:
+        add_hits = getattr(self.l3, "add_hits", None)
+        if add_hits is not None and self._l1_hit_counts:
+            counts, self._l1_hit_counts = self._l1_hit_counts, {}
+            await add_hits(counts)
 
     async def _lookup_lower(self, full: str) -> Hit | None:
         for level, tier in ((Level.L2, self.l2), (Level.L3, self.l3)):
