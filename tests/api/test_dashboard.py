@@ -59,3 +59,18 @@ def test_plan_and_run_from_the_dashboard(server: Server, browser: Any) -> None:
     assert not errors, errors
     assert not external, external  # works offline: nothing outside the server is fetched
     page.close()
+
+
+def test_dashboard_asks_for_the_token(secured_server: Server, browser: Any) -> None:
+    """On a server with a token the page asks for it, then works with it."""
+    page = browser.new_page()
+    page.goto(secured_server.base + "/")
+    page.wait_for_selector("#token-form:not([hidden])", timeout=10_000)
+    page.fill("#token", secured_server.token)
+    page.click("#token-form button")
+    page.wait_for_function("document.querySelectorAll('#profile option').length >= 2")
+    page.fill("#request", "add a cache in front of the product API")
+    page.click("#plan-btn")
+    page.wait_for_selector(".stage .agent", timeout=10_000)
+    assert page.locator("#error").is_hidden()
+    page.close()

@@ -4,7 +4,8 @@ One plain ASGI middleware (no ``BaseHTTPMiddleware``: it would cost a task per r
 checks, in this order and before any route code runs:
 
 1. ``Authorization: Bearer <token>`` when a token is configured (constant-time compare);
-   the dashboard's static shell (``/``, ``/static/…``) carries no data and is exempt, and a
+   the dashboard's static shell (``/``, ``/docs``, ``/static/…``) carries no data and is
+   exempt (the page asks for the token and sends it with every API call), and a
    browser WebSocket may send the token as ``?token=`` because it cannot set headers.
 2. a per-client token bucket (key: client address) → 429 with ``Retry-After``;
 3. the body size: ``Content-Length`` over the limit → 413 at once; a body without a length
@@ -85,7 +86,7 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 def _public_path(path: str) -> bool:
-    return path in ("/", "/index.html", "/favicon.ico") or path.startswith("/static/")
+    return path in ("/", "/docs") or path.startswith("/static/")
 
 
 class SecurityMiddleware:

@@ -73,7 +73,8 @@ def serve(host: str | None, port: int | None, runner_profiles: tuple[str, ...],
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.api_host, port=config.api_port, log_level=log_level,
         access_log=False, server_header=False, loop="uvloop", http="httptools",
-        limit_concurrency=1000, backlog=2048, timeout_graceful_shutdown=10))
+        limit_concurrency=1000, backlog=2048, timeout_graceful_shutdown=10,
+        ws_max_size=64 * 1024))
     server.run(sockets=[sock])
 
 
