@@ -532,7 +532,11 @@ def _round(value: Any) -> Any:
 
 @click.command("cache")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--full", is_flag=True, help="1M-request trace (the default also uses 1M).")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Longer timing loops and prefetch trace (the policy trace is 1M either way).",
+)
 @click.option(
     "--requests",
     "n_requests",
