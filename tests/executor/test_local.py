@@ -207,6 +207,9 @@ async def test_cancel_puts_running_tasks_back_and_resume_completes(
         stored = store.get_run(result.run_id)
         assert stored.status is RunStatus.INTERRUPTED
         assert {t.status for t in stored.tasks} == {TaskStatus.PENDING}
+        interrupted = [t for t in stored.tasks if t.attempts]
+        assert len(interrupted) == 2  # the two that were running keep their attempt
+        assert all(t.attempts[0].error == "interrupted" for t in interrupted)
         rec2 = Recorder(default=0.01)
         resumed = await _executor(rec2, store=store, workdir=workdir).resume(result.run_id)
         assert resumed.ok
@@ -261,7 +264,8 @@ async def test_cache_hit_replays_files_without_running_the_runner(tmp_path: Path
     assert record.cache["hit"] is True and record.cache["level"] == "l1"
     assert record.result_text == "a result"
     assert (tmp_path / "w2" / "a.txt").read_text() == "made by agent-a\n"
-    # Tasks share the workspace: a's window may also have seen b's file (listed as such).
+    # Tasks share the workspace: a's window may also have seen b's file (listed as such);
+    # whatever the replay order, the files end as the stage left them.
     assert "a.txt" in [f.path for f in record.files]
     assert (tmp_path / "w2" / "b.txt").read_text() == "made by agent-b\n"
     await executor(tmp_path / "w3", refresh_cache=True).run(plan)
@@ -400,6 +404,10 @@ async def test_resume_refuses_a_run_whose_executor_is_alive(workdir: Path,
             make_plan([["a"]]))
         holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)",
                                    "perfect21"])
+        deadline = time.monotonic() + 10
+        while b"perfect21" not in Path(f"/proc/{holder.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)  # until the child has exec'd
         try:
             store.set_run_status(result.run_id, RunStatus.RUNNING)
             store._write("UPDATE runs SET executor_pid = ? WHERE id = ?",

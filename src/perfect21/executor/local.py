@@ -259,6 +259,41 @@ class _State:
         self.interrupted = False
         self.fatal: BaseException | None = None
         self.workspace_fp = ""
+        # Results waiting for the sync point to be stored: (key, task id, files, stdout).
+        self.pending_cache: list[tuple[str, str, tuple[FileChange, ...], Path]] = []
+
+
+class _Outcome:
+    """What the attempts of one task produced so far (mutable, private to one task)."""
+
+    __slots__ = ("attempt_started", "attempts", "cost", "has_cost", "pid", "result",
+                 "stderr_path", "stdout_path", "tokens_in", "tokens_out")
+
+    def __init__(self, attempts: list[Attempt]) -> None:
+        self.attempts = attempts
+        self.result = RunnerResult(ok=False, error="not run")
+        self.cost = 0.0
+        self.has_cost = False
+        self.tokens_in: int | None = None
+        self.tokens_out: int | None = None
+        self.pid: int | None = None
+        self.attempt_started = 0.0
+        self.stdout_path = Path()
+        self.stderr_path = Path()
+
+    def add(self, number: int, result: RunnerResult) -> None:
+        self.result = result
+        self.attempts.append(Attempt(number=number, started_at=self.attempt_started,
+                                     ended_at=time.time(), exit_code=result.exit_code,
+                                     pid=result.pid, error=result.error,
+                                     timed_out=result.timed_out))
+        if result.cost_usd is not None:
+            self.cost += result.cost_usd
+            self.has_cost = True
+        if result.tokens_in is not None:
+            self.tokens_in = (self.tokens_in or 0) + result.tokens_in
+        if result.tokens_out is not None:
+            self.tokens_out = (self.tokens_out or 0) + result.tokens_out
 
 
 class LocalExecutor:
@@ -476,6 +511,8 @@ class LocalExecutor:
                              "to_run": sum(1 for t in todo if t.stage == name)})
         if todo:
             await self._run_tasks(state, segment, todo)
+        if state.pending_cache and not state.interrupted:
+            await self._flush_cache(state)
         counts: dict[str, int] = {}
         for stage in segment:
             for task in stage.tasks:
@@ -788,50 +825,21 @@ class LocalExecutor:
                     return await self._replay(state, worker, record, hit, cache_key)
 
         before = await self._snapshot()
-        attempts = list(record.attempts)
-        first_attempt = len(attempts) + 1
-        result: RunnerResult | None = None
-        last_attempt = first_attempt + self.settings.retries
-        stdout_path = stderr_path = task_dir
-        cost = 0.0
-        has_cost = False
-        tokens_in = tokens_out = None
-        for number in range(first_attempt, last_attempt + 1):
-            if self._uses_files:
-                stdout_path = task_dir / f"attempt-{number}.stdout"
-                stderr_path = task_dir / f"attempt-{number}.stderr"
-            attempt_started = time.time()
-            ctx = TaskContext(
-                run_id=run_id, task_id=task.id, agent=task.agent, stage=task.stage,
-                brief=brief, system_prompt=system_prompt, prompt_file=prompt_path,
-                workdir=self.workdir, stdout_path=stdout_path, stderr_path=stderr_path,
-                timeout_s=self.settings.task_timeout_s, attempt=number,
-                tools=spec.tools if spec else (), kill_grace_s=self.settings.kill_grace_s,
-                on_spawn=self._on_spawn(run_id, task.id, stdout_path, stderr_path),
-            )
-            result = await self.runner.run(ctx)
-            attempts.append(Attempt(number=number, started_at=attempt_started,
-                                    ended_at=time.time(), exit_code=result.exit_code,
-                                    pid=result.pid, error=result.error,
-                                    timed_out=result.timed_out))
-            if result.cost_usd is not None:
-                cost += result.cost_usd
-                has_cost = True
-            if result.tokens_in is not None:
-                tokens_in = (tokens_in or 0) + result.tokens_in
-            if result.tokens_out is not None:
-                tokens_out = (tokens_out or 0) + result.tokens_out
-            if result.ok or not result.retryable or number == last_attempt:
-                break
-            if state.interrupted:
-                break
-            delay = min(self.settings.backoff_max_s,
-                        self.settings.backoff_s * 2 ** (number - first_attempt))
-            delay *= 0.5 + random.random()  # full jitter around the exponential step
-            self._emit(EventKind.TASK_RETRY, run_id, task.id, worker, data={
-                "attempt": number, "error": result.error, "delay_s": round(delay, 3)})
-            await asyncio.sleep(delay)
-        assert result is not None
+        outcome = _Outcome(list(record.attempts))
+        try:
+            await self._attempts(state, worker, task, outcome, brief=brief,
+                                 system_prompt=system_prompt, spec=spec, task_dir=task_dir,
+                                 prompt_path=prompt_path)
+        except asyncio.CancelledError:
+            # Keep what happened so far: the interrupted attempt is part of the provenance.
+            outcome.attempts.append(Attempt(number=len(outcome.attempts) + 1,
+                                            started_at=outcome.attempt_started,
+                                            ended_at=time.time(), exit_code=None,
+                                            pid=outcome.pid, error="interrupted"))
+            state.records[task.id] = replace(record, attempts=tuple(outcome.attempts),
+                                             started_at=started, pid=outcome.pid)
+            raise
+        result = outcome.result
         after = await self._snapshot()
         files = diff_snapshots(before, after) if before is not None and after is not None else ()
         status = TaskStatus.SUCCEEDED if result.ok else TaskStatus.FAILED
@@ -840,30 +848,66 @@ class LocalExecutor:
             record, status=status, started_at=started,
             prompt_path=str(prompt_path) if self._uses_files else "",
             concurrent_with=tuple(sorted(overlaps))[:_MAX_CONCURRENT_LISTED],
-            attempts=tuple(attempts), argv=result.argv, pid=result.pid,
+            attempts=tuple(outcome.attempts), argv=result.argv, pid=result.pid,
             exit_code=result.exit_code, ended_at=time.time(), stdout_tail=result.stdout_tail,
             stderr_tail=result.stderr_tail, result_text=result.result_text,
-            stdout_path=str(stdout_path) if self._uses_files else "",
-            stderr_path=str(stderr_path) if self._uses_files else "",
-            files=files, cost_usd=cost if has_cost else None, tokens_in=tokens_in,
-            tokens_out=tokens_out, error="" if result.ok else result.error,
+            stdout_path=str(outcome.stdout_path) if self._uses_files else "",
+            stderr_path=str(outcome.stderr_path) if self._uses_files else "",
+            files=files, cost_usd=outcome.cost if outcome.has_cost else None,
+            tokens_in=outcome.tokens_in, tokens_out=outcome.tokens_out,
+            error="" if result.ok else result.error,
             cache={"hit": False, "stored": False} if cache_key else {},
             extra=dict(result.extra),
         )
         if result.ok and self.cache is not None and cache_key:
-            stored = await self._store_in_cache(cache_key, record, files, stdout_path)
-            record = replace(record, cache={"hit": False, "stored": stored})
+            # Stored at the sync point, with the files' content as the stage left them: a
+            # sibling's half-written file seen during this task's window is never cached.
+            state.pending_cache.append((cache_key, task.id, files, outcome.stdout_path))
         return record
 
-    def _on_spawn(self, run_id: str, task_id: str, stdout_path: Path, stderr_path: Path
-                  ) -> Callable[[int, tuple[str, ...]], None] | None:
+    async def _attempts(self, state: _State, worker: int, task: Task, out: _Outcome, *,
+                        brief: str, system_prompt: str, spec: AgentSpec | None,
+                        task_dir: Path, prompt_path: Path) -> None:
+        """Run attempts until success, a final failure or the retry budget is spent."""
+        first = len(out.attempts) + 1
+        last = first + self.settings.retries
+        out.stdout_path = out.stderr_path = task_dir
+        for number in range(first, last + 1):
+            if self._uses_files:
+                out.stdout_path = task_dir / f"attempt-{number}.stdout"
+                out.stderr_path = task_dir / f"attempt-{number}.stderr"
+            out.attempt_started = time.time()
+            out.pid = None
+            ctx = TaskContext(
+                run_id=state.run_id, task_id=task.id, agent=task.agent, stage=task.stage,
+                brief=brief, system_prompt=system_prompt, prompt_file=prompt_path,
+                workdir=self.workdir, stdout_path=out.stdout_path,
+                stderr_path=out.stderr_path, timeout_s=self.settings.task_timeout_s,
+                attempt=number, tools=spec.tools if spec else (),
+                kill_grace_s=self.settings.kill_grace_s,
+                on_spawn=self._on_spawn(state.run_id, task.id, out),
+            )
+            result = await self.runner.run(ctx)
+            out.add(number, result)
+            if result.ok or not result.retryable or number == last or state.interrupted:
+                return
+            delay = min(self.settings.backoff_max_s,
+                        self.settings.backoff_s * 2 ** (number - first))
+            delay *= 0.5 + random.random()  # jitter around the exponential step
+            self._emit(EventKind.TASK_RETRY, state.run_id, task.id, worker, data={
+                "attempt": number, "error": result.error, "delay_s": round(delay, 3)})
+            await asyncio.sleep(delay)
+
+    def _on_spawn(self, run_id: str, task_id: str, out: _Outcome
+                  ) -> Callable[[int, tuple[str, ...]], None]:
         store = self.store
-        if store is None:
-            return None
 
         def spawned(pid: int, argv: tuple[str, ...]) -> None:
-            store.task_spawned(run_id, task_id, pid=pid, argv=argv,
-                               stdout_path=str(stdout_path), stderr_path=str(stderr_path))
+            out.pid = pid
+            if store is not None:
+                store.task_spawned(run_id, task_id, pid=pid, argv=argv,
+                                   stdout_path=str(out.stdout_path),
+                                   stderr_path=str(out.stderr_path))
 
         return spawned
 
@@ -877,24 +921,38 @@ class LocalExecutor:
             return tracker.snapshot()
         return await asyncio.to_thread(tracker.snapshot)
 
+    async def _flush_cache(self, state: _State) -> None:
+        """Store the segment's successful results (called at its sync point)."""
+        pending, state.pending_cache = state.pending_cache, []
+        for key, task_id, files, stdout_path in pending:
+            record = state.records[task_id]
+            if record.status is not TaskStatus.SUCCEEDED:
+                continue
+            stored = await self._store_in_cache(key, record, files, stdout_path)
+            self._save(state, replace(record, cache={"hit": False, "stored": stored}))
+
+    def _final_contents(self, files: tuple[FileChange, ...]) -> dict[str, bytes | None] | None:
+        contents: dict[str, bytes | None] = {}
+        total = 0
+        for change in files:
+            path = self.workdir / change.path
+            try:
+                data: bytes | None = path.read_bytes() if path.is_file() else None
+            except OSError:
+                return None
+            total += len(data or b"")
+            if total > _MAX_CACHED_BYTES:
+                return None
+            contents[change.path] = data
+        return contents
+
     async def _store_in_cache(self, key: str, record: TaskRecord,
                               files: tuple[FileChange, ...], stdout_path: Path) -> bool:
         assert self.cache is not None
-        contents: dict[str, bytes | None] = {}
         before = {change.path: change.before for change in files}
-        total = 0
-        for change in files:
-            if change.after is None:
-                contents[change.path] = None
-                continue
-            data = (self.workdir / change.path).read_bytes() if (
-                self.workdir / change.path).is_file() else None
-            if data is None:
-                return False
-            total += len(data)
-            if total > _MAX_CACHED_BYTES:
-                return False
-            contents[change.path] = data
+        contents = await asyncio.to_thread(self._final_contents, files)
+        if contents is None:
+            return False
         stdout = ""
         if self._uses_files:
             with contextlib.suppress(OSError):
