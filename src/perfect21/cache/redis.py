@@ -317,7 +317,10 @@ class RedisTier:
             )
 
     async def _listen(self, callback: Callable[[str, str], None]) -> None:
-        from redis.exceptions import RedisError
+        try:
+            from redis.exceptions import RedisError
+        except ImportError:  # no client library: L2 is off, nothing to listen to
+            return
 
         delay = 0.1
         first = True
