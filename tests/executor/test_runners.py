@@ -298,3 +298,36 @@ def test_workspace_fingerprint_tracks_content_not_tool_folders(tmp_path: Path) -
     assert workspace_fingerprint(tmp_path) == first
     (tmp_path / "a.txt").write_text("two")
     assert workspace_fingerprint(tmp_path) != first
+
+
+def test_cli_claude_runner_uses_the_catalog_prompt_and_tools(
+        fake_claude: Path, tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+        ) -> None:
+    """`perfect21 run --runner claude`: the agent's catalog prompt and tools reach claude."""
+    import subprocess
+
+    from perfect21._config import load_config
+    from perfect21.planner import Planner
+    from perfect21.planner.models import Plan, Stage, StageMode, Task
+
+    spec = Planner.from_config(load_config()).catalog.get("python-pro")
+    assert spec is not None
+    monkeypatch.setenv("EXPECT_SYSTEM_PROMPT", spec.prompt)
+    monkeypatch.setenv("EXPECT_TOOLS", ",".join(spec.tools))
+    base = make_plan([["x"]])
+    task = Task(id="impl", agent="python-pro", stage="build", brief="write hello.py")
+    plan = Plan(id="p", request="hello", catalog_version="", analysis=base.analysis,
+                agents=(), stages=(Stage("build", "", StageMode.PARALLEL, ("python-pro",),
+                                         (task,)),), estimated_hours=0.0)
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(plan.to_dict()))
+    out = subprocess.run([sys.executable, "-m", "perfect21", "run", "--plan", str(plan_file),
+                          "--runner", "claude", "--max-turns", "7", "--workdir", str(workdir),
+                          "--format", "json", "--quiet"], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    record = report["tasks"][0]
+    assert record["cost_usd"] == pytest.approx(0.0123)
+    assert record["extra"]["session_id"] == "0e639165-79b1"
+    assert record["argv"][record["argv"].index("--permission-mode") + 1] == "acceptEdits"
