@@ -115,3 +115,13 @@ def test_bench_cache_json_has_the_keys() -> None:
         assert isinstance(report[key], int | float), key
     assert report["trace_reduced"] is True and report["trace_requests"] == 20000
     assert "generating Zipf trace" in proc.stderr
+
+
+def test_stats_with_an_unusable_home(isolated_home: Path) -> None:
+    """A home where the cache cannot live: stats still answers, and says so."""
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "cache").write_text("a file, not a folder")
+    code, out = _invoke("cache", "stats")
+    assert code == 0 and "unavailable" in out
+    code, out = _invoke("cache", "clear")
+    assert code == 0

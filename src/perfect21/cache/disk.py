@@ -351,9 +351,14 @@ class DiskTier:
 
     async def info(self) -> dict[str, Any]:
         """Entries, bytes and persisted counters, read from the file (all processes)."""
-        empty: dict[str, Any] = {}
-        found = await self._run(self._info, default=empty)
-        return {**self.stats(), **found}
+        unavailable: dict[str, Any] = {
+            "available": False,
+            "entries": 0,
+            "stored_hits": 0,
+            "counters": {},
+        }
+        found = await self._run(self._info, default=unavailable)
+        return {**self.stats(), "available": True, **found}
 
     async def add_counters(self, values: Mapping[str, int]) -> None:
         """Add to the persistent counters (cumulative stats across processes and runs)."""

@@ -129,10 +129,13 @@ def _print_stats(r: dict[str, Any]) -> None:
     else:
         echo(f"L2 redis: {l2['url']}: unreachable")
     l3 = r["levels"]["l3"]
-    echo(
-        f"L3 disk: {l3['path']}: {l3['entries']} entries, {_size(l3['bytes'])} of "
-        f"{_size(l3['max_bytes'])}, {l3['stored_hits']} recorded hits"
-    )
+    if not l3.get("available", True):
+        echo(f"L3 disk: {l3['path']}: unavailable (see the warning above)")
+    else:
+        echo(
+            f"L3 disk: {l3['path']}: {l3['entries']} entries, {_size(l3['bytes'])} of "
+            f"{_size(l3['max_bytes'])}, {l3['stored_hits']} recorded hits"
+        )
     ev = r["events"]
     echo(
         f"events: L1 evictions {ev['l1_evictions']}, Redis outages {ev['l2_outages']}, "
