@@ -1,0 +1,247 @@
+"""Queries on a reader connection (WAL: readers never wait for the writer)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pathlib import Path
+
+from perfect21._errors import InputError, NotFoundError, StoreError, ValidationError
+from perfect21._sqlite import connect, translate_error
+from perfect21.decisions import _schema
+from perfect21.decisions._search import compile_query
+from perfect21.decisions.models import Decision, Status, format_number, utc_now
+
+__all__ = ["Reader", "open_connection", "parse_since", "supersede_operation"]
+
+_NUMBER = re.compile(r"(?i)(?:adr-?)?0*(\d{1,9})")
+_ULID = re.compile(r"[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}")
+MAX_LIMIT = 10_000
+
+
+def open_connection(
+    path: Path, *, busy_timeout_s: float, check_same_thread: bool = True
+) -> sqlite3.Connection:
+    """:func:`perfect21._sqlite.connect`, saying so when the folder or file is read-only."""
+    try:
+        return connect(
+            path,
+            busy_timeout_s=busy_timeout_s,
+            synchronous="FULL",
+            check_same_thread=check_same_thread,
+        )
+    except StoreError as exc:
+        if type(exc) is StoreError and _read_only(path):
+            raise StoreError(
+                f"{path}: cannot write the decision store: its folder or file is read-only ({exc})"
+            ) from None
+        raise
+
+
+def _read_only(path: Path) -> bool:
+    folder = path.parent if path.parent.exists() else path.parent.parent
+    return not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK))
+
+
+def parse_since(value: str | date | datetime | None) -> str | None:
+    """A lower bound for ``created`` in the stored form (``--since 2025-09-01``)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValidationError(
+                f"since: {value!r} is not a date (YYYY-MM-DD) or ISO 8601 timestamp"
+            ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _limit(limit: int) -> int:
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit: must be between 1 and {MAX_LIMIT:,}, got {limit!r}")
+    return limit
+
+
+def resolve(conn: sqlite3.Connection, ref: str | int) -> tuple[Any, ...]:
+    """The row for an id, a number (12, ADR-0012) or a unique legacy id."""
+    text = str(ref).strip()
+    if isinstance(ref, int) or _NUMBER.fullmatch(text):
+        number = ref if isinstance(ref, int) else int(_NUMBER.fullmatch(text).group(1))  # type: ignore[union-attr]
+        row = conn.execute(f"{_schema.SELECT_SQL} WHERE number = ?", (number,)).fetchone()
+        if row is not None:
+            return tuple(row)
+    if _ULID.fullmatch(text):
+        row = conn.execute(f"{_schema.SELECT_SQL} WHERE id = ?", (text.upper(),)).fetchone()
+        if row is not None:
+            return tuple(row)
+    if text:
+        rows = conn.execute(
+            f"{_schema.SELECT_SQL} WHERE legacy_id = ? ORDER BY number LIMIT 11", (text,)
+        ).fetchall()
+        if len(rows) == 1:
+            return tuple(rows[0])
+        if rows:
+            refs = ", ".join(format_number(r[0]) for r in rows[:10])
+            more = " …" if len(rows) > 10 else ""
+            raise InputError(
+                f"legacy id {text!r} is ambiguous: it names {refs}{more}; use one of those"
+            )
+    raise NotFoundError(f"decision not found: {text or repr(ref)}")
+
+
+class Reader:
+    """Read queries on one connection. Not thread-safe: one per thread."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str, busy_timeout_s: float) -> None:
+        self.conn = conn
+        self.path = path
+        self.busy_timeout_s = busy_timeout_s
+
+    def _run(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path, self.busy_timeout_s) from None
+
+    def get(self, ref: str | int) -> Decision:
+        try:
+            return _schema.decision_from_row(resolve(self.conn, ref))
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path, self.busy_timeout_s) from None
+
+    def list(
+        self,
+        *,
+        status: Status | str | None = None,
+        tag: str | None = None,
+        since: str | date | datetime | None = None,
+        limit: int = 50,
+        before: int | None = None,
+        oldest_first: bool = False,
+    ) -> list[Decision]:
+        """Newest first (or oldest first); ``before``/after a number pages through all."""
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None and status != "":
+            where.append("status = ?")
+            args.append(Status.parse(status).value)
+        if tag:
+            where.append("number IN (SELECT number FROM decision_tags WHERE tag = ?)")
+            args.append(tag)
+        lower = parse_since(since)
+        if lower is not None:
+            where.append("created >= ?")
+            args.append(lower)
+        if before is not None:
+            where.append("number > ?" if oldest_first else "number < ?")
+            args.append(before)
+        sql = _schema.SELECT_SQL
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY number {'ASC' if oldest_first else 'DESC'} LIMIT ?"
+        args.append(_limit(limit))
+        return [_schema.decision_from_row(row) for row in self._run(sql, args)]
+
+    def search(
+        self, query: str, *, limit: int = 20, status: Status | str | None = None
+    ) -> list[Decision]:
+        """Full-text search, newest first; see :mod:`perfect21.decisions._search`."""
+        if not isinstance(query, str):
+            raise ValidationError("query: expected text")
+        expression = compile_query(query)
+        if expression is None:
+            raise ValidationError("query: nothing to search for (give one or more words)")
+        sql = (
+            f"SELECT {', '.join('d.' + c.strip() for c in _schema.COLUMNS.split(','))}"
+            " FROM decisions_fts JOIN decisions AS d ON d.number = decisions_fts.rowid"
+            " WHERE decisions_fts MATCH ?"
+        )
+        args: list[Any] = [expression]
+        if status:
+            sql += " AND d.status = ?"
+            args.append(Status.parse(status).value)
+        sql += " ORDER BY decisions_fts.rowid DESC LIMIT ?"
+        args.append(_limit(limit))
+        return [_schema.decision_from_row(row) for row in self._run(sql, args)]
+
+    def index_state(self) -> tuple[int, int]:
+        """``(indexed_upto, highest number)``: search lags while the first is smaller."""
+        ((upto,),) = self._run("SELECT indexed_upto FROM search_state")
+        ((top,),) = self._run("SELECT coalesce(max(number), 0) FROM decisions")
+        return int(upto), int(top)
+
+    def stats(self) -> dict[str, Any]:
+        by_status = dict.fromkeys((s.value for s in Status), 0)
+        for status, count in self._run("SELECT status, count(*) FROM decisions GROUP BY status"):
+            by_status[status] = count
+        tags = self._run(
+            "SELECT tag, count(*) AS n FROM decision_tags GROUP BY tag ORDER BY n DESC, tag LIMIT 10"
+        )
+        ((first, last, imported),) = self._run(
+            "SELECT min(created), max(created), count(legacy_id) FROM decisions"
+        )
+        upto, top = self.index_state()
+        return {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "top_tags": {tag: n for tag, n in tags},
+            "imported": imported,
+            "first_created": first,
+            "last_created": last,
+            "highest_number": top,
+            "search_indexed_upto": upto,
+            "search_backlog": top - upto,
+        }
+
+
+def supersede_operation(old_ref: str | int, new_ref: str | int) -> Any:
+    """A writer operation: ``old`` becomes superseded by ``new``; returns both, updated."""
+
+    def operation(conn: sqlite3.Connection) -> tuple[Decision, Decision]:
+        old = _schema.decision_from_row(resolve(conn, old_ref))
+        new = _schema.decision_from_row(resolve(conn, new_ref))
+        if old.number == new.number:
+            raise ValidationError(f"supersede: {old.ref} cannot supersede itself")
+        if old.id in new.links.supersedes and old.links.superseded_by == new.id:
+            return old, new  # already done: idempotent
+        if old.links.superseded_by:
+            raise InputError(
+                f"supersede: {old.ref} is already superseded (by {old.links.superseded_by})"
+            )
+        if new.links.superseded_by == old.id:
+            raise InputError(f"supersede: {new.ref} is superseded by {old.ref}; that is a cycle")
+        now = utc_now()
+        old = replace(
+            old,
+            status=Status.SUPERSEDED,
+            links=replace(old.links, superseded_by=new.id),
+            updated=now,
+        )
+        new = replace(
+            new,
+            links=replace(new.links, supersedes=(*new.links.supersedes, old.id))
+            if old.id not in new.links.supersedes
+            else new.links,
+            updated=now,
+        )
+        for d in (old, new):
+            row = _schema.row_of(d, d.number, d.id, now)
+            conn.execute(
+                "UPDATE decisions SET status = ?, extra = ?, updated = ? WHERE number = ?",
+                (row[3], row[7], row[9], d.number),
+            )
+        return old, new
+
+    return operation

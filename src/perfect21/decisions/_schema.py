@@ -1,0 +1,195 @@
+"""The decision store's tables, its migrations, and the row <-> :class:`Decision` mapping.
+
+``decisions.number`` is the ADR number and the table's rowid: assigned ``max + 1`` inside the
+writer's transaction, so numbers follow commit order even with several writing processes,
+and the search index can track "indexed up to number N" (``search_state``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from perfect21._sqlite import Migration
+from perfect21.decisions._search import document
+from perfect21.decisions.models import Decision, Links, Option, Status
+
+__all__ = [
+    "COLUMNS",
+    "INSERT_SQL",
+    "INSERT_TAG_SQL",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "decision_from_row",
+    "row_of",
+    "search_rows",
+]
+
+_V1 = """
+CREATE TABLE decisions (
+    number     INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    title      TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    context    TEXT NOT NULL,
+    decision   TEXT NOT NULL,
+    rationale  TEXT NOT NULL,
+    extra      TEXT NOT NULL,
+    created    TEXT NOT NULL,
+    updated    TEXT NOT NULL,
+    legacy_id  TEXT,
+    import_key TEXT
+);
+CREATE INDEX decisions_status ON decisions (status, number);
+CREATE INDEX decisions_created ON decisions (created);
+CREATE INDEX decisions_legacy_id ON decisions (legacy_id) WHERE legacy_id IS NOT NULL;
+CREATE UNIQUE INDEX decisions_import_key ON decisions (import_key) WHERE import_key IS NOT NULL;
+CREATE TABLE decision_tags (
+    tag    TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    PRIMARY KEY (tag, number)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE decisions_fts USING fts5(
+    body, parts, content='', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TABLE search_state (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_upto INTEGER NOT NULL
+);
+INSERT INTO search_state (id, indexed_upto) VALUES (1, 0);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "decisions, tags, search index", _V1),)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+COLUMNS = (
+    "number, id, title, status, context, decision, rationale, extra, created, updated,"
+    " legacy_id, import_key"
+)
+INSERT_SQL = f"INSERT INTO decisions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_TAG_SQL = "INSERT INTO decision_tags (tag, number) VALUES (?, ?)"
+SELECT_SQL = f"SELECT {COLUMNS} FROM decisions"
+
+# The list-valued fields share one column, ``extra``, in a compact text form built with
+# ``str.join`` only: ASCII information separators (which validation keeps out of those
+# fields) delimit the parts. Measured against JSON for the same fields: 1.6 µs a record
+# instead of 3.8-5.3 µs — a fifth of the ingest cost of a whole record.
+#   extra   = options RS consequences RS deciders RS agents RS tags RS links
+#   options = name FS pros FS cons, joined by GS;  pros/cons/other lists joined by US
+#   links   = supersedes FS superseded_by FS workflow_id FS run_id FS related ("" if none)
+FS, GS, RS, US = "\x1c", "\x1d", "\x1e", "\x1f"
+_EMPTY: tuple[str, ...] = ()
+
+
+def extra_of(d: Decision) -> str:
+    """The ``extra`` column of ``d``."""
+    join = US.join
+    options = (
+        GS.join([f"{o.name}{FS}{join(o.pros)}{FS}{join(o.cons)}" for o in d.options])
+        if d.options
+        else ""
+    )
+    links = d.links
+    link_text = (
+        f"{join(links.supersedes)}{FS}{links.superseded_by}{FS}{links.workflow_id}{FS}"
+        f"{links.run_id}{FS}{join(links.related)}"
+        if links
+        else ""
+    )
+    return (
+        f"{options}{RS}{join(d.consequences)}{RS}{join(d.deciders)}{RS}{join(d.agents)}"
+        f"{RS}{join(d.tags)}{RS}{link_text}"
+    )
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(text.split(US)) if text else _EMPTY
+
+
+def parse_extra(text: str) -> dict[str, Any]:
+    """The fields stored in ``extra`` (inverse of :func:`extra_of`)."""
+    options, consequences, deciders, agents, tags, links = text.split(RS)
+    out: dict[str, Any] = {
+        "options": tuple(
+            Option(*(name, _split(pros), _split(cons)))
+            for name, pros, cons in (o.split(FS) for o in options.split(GS))
+        )
+        if options
+        else (),
+        "consequences": _split(consequences),
+        "deciders": _split(deciders),
+        "agents": _split(agents),
+        "tags": _split(tags),
+        "links": Links(),
+    }
+    if links:
+        supersedes, superseded_by, workflow_id, run_id, related = links.split(FS)
+        out["links"] = Links(
+            _split(supersedes), superseded_by, workflow_id, run_id, _split(related)
+        )
+    return out
+
+
+def row_of(
+    d: Decision, number: int, id_: str, now: str, import_key: str | None = None
+) -> tuple[Any, ...]:
+    """The ``decisions`` row for ``d`` (``COLUMNS`` order)."""
+    return (
+        number,
+        d.id or id_,
+        d.title,
+        d.status._value_,
+        d.context,
+        d.decision,
+        d.rationale,
+        extra_of(d),
+        d.created or now,
+        d.updated or now,
+        d.legacy_id or None,
+        import_key,
+    )
+
+
+def decision_from_row(row: Sequence[Any]) -> Decision:
+    (number, id_, title, status, context, decision, rationale, extra, created, updated,
+     legacy_id, _key) = row  # fmt: skip
+    return Decision(
+        number=number,
+        id=id_,
+        title=title,
+        status=Status(status),
+        context=context,
+        decision=decision,
+        rationale=rationale,
+        legacy_id=legacy_id or "",
+        created=created,
+        updated=updated,
+        **parse_extra(extra),
+    )
+
+
+def search_rows(rows: Iterable[Sequence[Any]]) -> list[tuple[int, str, str]]:
+    """``(rowid, body, parts)`` for the search index from ``decisions`` rows."""
+    out = []
+    for row in rows:
+        (number, _id, title, _status, context, decision, rationale, extra, _c, _u,
+         legacy_id, _key) = row  # fmt: skip
+        # every text of the record; the separators in ``extra`` split words like spaces
+        texts = [title, context, decision, rationale, extra]
+        if legacy_id:
+            texts.append(legacy_id)
+        body, parts = document(*texts)
+        out.append((number, body, parts))
+    return out
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The highest applied migration, 0 for a new database (no write lock taken)."""
+    row = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+    ).fetchone()
+    if row is None:
+        return 0
+    (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(version)

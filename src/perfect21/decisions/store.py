@@ -1,0 +1,470 @@
+"""The decision store: :class:`DecisionStore` (asyncio) and :class:`SyncDecisionStore`.
+
+Both put writes through one :class:`~perfect21.decisions.writer.Writer` (group commit,
+``synchronous=FULL``) and read on their own connections. ``record()`` returns once the record
+is durable. Search is updated off the write path and may lag writes by up to about a second.
+
+This module does not import :mod:`asyncio` at import time, so the CLI (which uses the
+synchronous store) starts without it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from perfect21._config import Config, load_config
+from perfect21._errors import StoreError, ValidationError
+from perfect21._sqlite import migrate, translate_error
+from perfect21.decisions import _schema
+from perfect21.decisions._reader import Reader, open_connection, supersede_operation
+from perfect21.decisions.models import Decision, Status
+from perfect21.decisions.writer import FLUSH_INDEX, OPERATION, RECORD, Job, Writer, Written
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import date, datetime
+
+__all__ = ["DecisionStore", "ImportResult", "SyncDecisionStore", "default_path"]
+
+DB_NAME = "decisions.db"
+
+
+def default_path(config: Config | None = None) -> Path:
+    """``<home>/decisions.db`` (``./.perfect21`` unless ``PERFECT21_HOME`` says otherwise)."""
+    return (config or load_config()).path(DB_NAME)
+
+
+class ImportResult:
+    """What an import wrote: the new decisions' ids and how many were already there."""
+
+    __slots__ = ("existing", "ids")
+
+    def __init__(self, ids: list[str], existing: int) -> None:
+        self.ids = ids
+        self.existing = existing
+
+    @property
+    def added(self) -> int:
+        return len(self.ids)
+
+
+def _stored(d: Decision, written: Written, index: int, number: int) -> Decision:
+    """``d`` as stored: with its id, number and timestamps (no re-validation)."""
+    new = object.__new__(Decision)
+    for name in _FIELDS:
+        object.__setattr__(new, name, getattr(d, name))
+    object.__setattr__(new, "id", d.id or written.ids[index])
+    object.__setattr__(new, "number", number)
+    object.__setattr__(new, "created", d.created or written.now)
+    object.__setattr__(new, "updated", d.updated or written.now)
+    return new
+
+
+_FIELDS = tuple(Decision.__dataclass_fields__)
+
+
+def _ids_of(items: Sequence[Decision], written: Written) -> list[str]:
+    if not written.skipped:
+        return [d.id or i for d, i in zip(items, written.ids, strict=True)]
+    return [
+        d.id or i
+        for pos, (d, i) in enumerate(zip(items, written.ids, strict=True))
+        if pos not in written.skipped
+    ]
+
+
+def _check_items(items: Any) -> list[Decision]:
+    items = list(items)
+    for i, d in enumerate(items):
+        if type(d) is not Decision:
+            raise ValidationError(f"decisions[{i}]: expected a Decision, got {type(d).__name__}")
+    return items
+
+
+class _Settings:
+    __slots__ = ("batch_size", "busy_timeout_s", "linger_ms", "path", "pragmas")
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        config: Config | None,
+        batch_size: int | None,
+        linger_ms: float | None,
+        busy_timeout_s: float | None,
+        pragmas: dict[str, Any] | None,
+    ) -> None:
+        config = config or load_config()
+        self.path = Path(path) if path is not None else default_path(config)
+        self.batch_size = config.decisions_batch_size if batch_size is None else batch_size
+        self.linger_ms = config.decisions_linger_ms if linger_ms is None else linger_ms
+        self.busy_timeout_s = (
+            config.decisions_busy_timeout_s if busy_timeout_s is None else busy_timeout_s
+        )
+        self.pragmas = dict(pragmas or {})
+
+    def writer(self) -> Writer:
+        return Writer(
+            self.path,
+            batch_size=self.batch_size,
+            linger_ms=self.linger_ms,
+            busy_timeout_s=self.busy_timeout_s,
+            pragmas=self.pragmas,
+        )
+
+    def reader(self, *, check_same_thread: bool = True) -> Reader:
+        """A reader connection; creates and migrates the database if needed."""
+        conn = open_connection(
+            self.path, busy_timeout_s=self.busy_timeout_s, check_same_thread=check_same_thread
+        )
+        try:
+            if _schema.schema_version(conn) < _schema.SCHEMA_VERSION:
+                migrate(conn, _schema.MIGRATIONS, path=str(self.path))
+        except sqlite3.Error as exc:
+            conn.close()
+            raise translate_error(exc, self.path, self.busy_timeout_s) from None
+        except BaseException:
+            conn.close()
+            raise
+        return Reader(conn, str(self.path), self.busy_timeout_s)
+
+
+class SyncDecisionStore:
+    """The decision store for scripts and the CLI: plain blocking calls, no event loop.
+
+    ::
+
+        with SyncDecisionStore.open() as store:
+            d = store.record(Decision(title="Use PostgreSQL", decision="PostgreSQL"))
+            store.search("postgres")
+
+    The writer thread starts on the first write; reads use this thread's own connection.
+    """
+
+    def __init__(self, settings: _Settings) -> None:
+        self._settings = settings
+        self._reader: Reader | None = None
+        self._writer: Writer | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path | None = None,
+        *,
+        config: Config | None = None,
+        batch_size: int | None = None,
+        linger_ms: float | None = None,
+        busy_timeout_s: float | None = None,
+        pragmas: dict[str, Any] | None = None,
+    ) -> SyncDecisionStore:
+        """Open (creating and migrating) the store at ``path`` or ``<home>/decisions.db``."""
+        store = cls(_Settings(path, config, batch_size, linger_ms, busy_timeout_s, pragmas))
+        store._reader = store._settings.reader()
+        return store
+
+    @property
+    def path(self) -> Path:
+        return self._settings.path
+
+    def __enter__(self) -> SyncDecisionStore:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Finish queued writes, catch the search index up, close connections."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+            reader, self._reader = self._reader, None
+        if writer is not None:
+            writer.close()
+        if reader is not None:
+            reader.conn.close()
+
+    def _read(self) -> Reader:
+        if self._reader is None:
+            raise StoreError(f"{self._settings.path}: the decision store is closed")
+        return self._reader
+
+    def _write(self, job: Job) -> Any:
+        with self._lock:
+            if self._reader is None:
+                raise StoreError(f"{self._settings.path}: the decision store is closed")
+            if self._writer is None:
+                writer = self._settings.writer()
+                writer.start()
+                self._writer = writer
+            writer = self._writer
+        writer.submit(job)
+        return job.wait()
+
+    # -- writes ------------------------------------------------------------------------------
+    def record(self, decision: Decision) -> Decision:
+        """Store one decision; returns it with id, number and timestamps once durable."""
+        items = _check_items((decision,))
+        written: Written = self._write(Job(RECORD, items))
+        return _stored(decision, written, 0, written.first)
+
+    def record_many(self, decisions: Iterable[Decision]) -> list[str]:
+        """Store all of ``decisions`` in one transaction; returns their ids, in order."""
+        items = _check_items(decisions)
+        if not items:
+            return []
+        return _ids_of(items, self._write(Job(RECORD, items)))
+
+    def import_many(self, pairs: Sequence[tuple[Decision, str]]) -> ImportResult:
+        """Store decisions with idempotency keys; those whose key is stored are skipped."""
+        items = _check_items(d for d, _ in pairs)
+        if not items:
+            return ImportResult([], 0)
+        keys = [k for _, k in pairs]
+        written: Written = self._write(Job(RECORD, items, keys=keys))
+        return ImportResult(_ids_of(items, written), len(written.skipped))
+
+    def supersede(self, old: str | int, by: str | int) -> tuple[Decision, Decision]:
+        """Mark ``old`` superseded by ``by`` (both accept an id or a number)."""
+        result: tuple[Decision, Decision] = self._write(
+            Job(OPERATION, fn=supersede_operation(old, by))
+        )
+        return result
+
+    def wait_indexed(self) -> None:
+        """Return once every decision committed so far is searchable."""
+        upto, top = self._read().index_state()
+        if upto < top:
+            self._write(Job(FLUSH_INDEX))
+
+    # -- reads -------------------------------------------------------------------------------
+    def get(self, ref: str | int) -> Decision:
+        """By id, number (``12``, ``ADR-0012``) or unique legacy id; else NotFoundError."""
+        return self._read().get(ref)
+
+    def list(
+        self,
+        *,
+        status: Status | str | None = None,
+        tag: str | None = None,
+        since: str | date | datetime | None = None,
+        limit: int = 50,
+    ) -> list[Decision]:
+        """Newest first, filtered by status, tag and creation time."""
+        return self._read().list(status=status, tag=tag, since=since, limit=limit)
+
+    def iter_all(self, *, page: int = 1000) -> Iterator[Decision]:
+        """Every decision, oldest first, read in pages."""
+        after = 0
+        while True:
+            chunk = self._read().list(limit=page, before=after, oldest_first=True)
+            yield from chunk
+            if len(chunk) < page:
+                return
+            after = chunk[-1].number
+
+    def search(
+        self, query: str, *, limit: int = 20, status: Status | str | None = None
+    ) -> list[Decision]:
+        """Full-text search (EN + ZH), newest first. May lag writes by up to ~1 s."""
+        return self._read().search(query, limit=limit, status=status)
+
+    def stats(self) -> dict[str, Any]:
+        return self._read().stats()
+
+
+class DecisionStore:
+    """The asyncio decision store. ``record()`` returns when the record is durable.
+
+    ::
+
+        async with DecisionStore.open(".perfect21/decisions.db") as store:
+            d = await store.record(Decision(title="Use PostgreSQL"))
+            await store.record_many([...])
+            await store.get(d.id)
+            await store.search("jwt 会话")
+
+    Concurrent ``record()`` calls — from any number of tasks — are committed together in one
+    transaction (group commit). Reads run on a small thread pool with their own connections.
+    Cancelling a ``record()`` does not cancel the write.
+    """
+
+    def __init__(self, settings: _Settings, read_threads: int = 2) -> None:
+        self._settings = settings
+        self._writer: Writer | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._read_threads = read_threads
+        self._readers: list[Reader] = []
+        self._local = threading.local()
+        self._readers_lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path | None = None,
+        *,
+        config: Config | None = None,
+        batch_size: int | None = None,
+        linger_ms: float | None = None,
+        busy_timeout_s: float | None = None,
+        pragmas: dict[str, Any] | None = None,
+    ) -> DecisionStore:
+        """The store at ``path`` (default ``<home>/decisions.db``); use ``async with``."""
+        return cls(_Settings(path, config, batch_size, linger_ms, busy_timeout_s, pragmas))
+
+    @property
+    def path(self) -> Path:
+        return self._settings.path
+
+    async def __aenter__(self) -> DecisionStore:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Open the database (creating and migrating it) and start the writer thread."""
+        import asyncio
+        from concurrent.futures import ThreadPoolExecutor
+
+        global _get_running_loop
+        _get_running_loop = asyncio.get_running_loop
+        if self._writer is not None:
+            return
+        writer = self._settings.writer()
+        await asyncio.to_thread(writer.start)
+        self._writer = writer
+        self._pool = ThreadPoolExecutor(self._read_threads, "perfect21-decisions-read")
+
+    async def close(self) -> None:
+        """Finish queued writes, catch the search index up, close everything."""
+        import asyncio
+
+        writer, self._writer = self._writer, None
+        pool, self._pool = self._pool, None
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
+        if pool is not None:
+            pool.shutdown(wait=True)
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.conn.close()
+
+    def _submit(self, job: Job) -> None:
+        writer = self._writer
+        if writer is None:
+            raise StoreError(f"{self._settings.path}: the decision store is not open")
+        writer.submit(job)
+
+    # -- writes ------------------------------------------------------------------------------
+    async def record(self, decision: Decision) -> Decision:
+        """Store one decision; returns it with id, number and timestamps once durable."""
+        if type(decision) is not Decision:
+            raise ValidationError(f"decision: expected a Decision, got {type(decision).__name__}")
+        loop = _get_running_loop()
+        future = loop.create_future()
+        self._submit(Job(RECORD, (decision,), loop=loop, future=future))
+        written: Written = await future
+        return _stored(decision, written, 0, written.first)
+
+    async def record_many(self, decisions: Iterable[Decision]) -> list[str]:
+        """Store all of ``decisions`` in one transaction; returns their ids, in order."""
+        items = _check_items(decisions)
+        if not items:
+            return []
+        loop = _get_running_loop()
+        future = loop.create_future()
+        self._submit(Job(RECORD, items, loop=loop, future=future))
+        return _ids_of(items, await future)
+
+    async def import_many(self, pairs: Sequence[tuple[Decision, str]]) -> ImportResult:
+        """Store decisions with idempotency keys; those whose key is stored are skipped."""
+        items = _check_items(d for d, _ in pairs)
+        if not items:
+            return ImportResult([], 0)
+        loop = _get_running_loop()
+        future = loop.create_future()
+        self._submit(Job(RECORD, items, keys=[k for _, k in pairs], loop=loop, future=future))
+        written: Written = await future
+        return ImportResult(_ids_of(items, written), len(written.skipped))
+
+    async def supersede(self, old: str | int, by: str | int) -> tuple[Decision, Decision]:
+        """Mark ``old`` superseded by ``by`` (both accept an id or a number)."""
+        loop = _get_running_loop()
+        future = loop.create_future()
+        self._submit(Job(OPERATION, fn=supersede_operation(old, by), loop=loop, future=future))
+        result: tuple[Decision, Decision] = await future
+        return result
+
+    async def wait_indexed(self) -> None:
+        """Return once every decision committed so far is searchable."""
+        loop = _get_running_loop()
+        future = loop.create_future()
+        self._submit(Job(FLUSH_INDEX, loop=loop, future=future))
+        await future
+
+    # -- reads -------------------------------------------------------------------------------
+    def _thread_reader(self) -> Reader:
+        reader: Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._settings.reader(check_same_thread=False)
+            self._local.reader = reader
+            with self._readers_lock:
+                self._readers.append(reader)
+        return reader
+
+    async def _read(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        pool = self._pool
+        if pool is None:
+            raise StoreError(f"{self._settings.path}: the decision store is not open")
+
+        def call() -> Any:
+            return getattr(self._thread_reader(), method)(*args, **kwargs)
+
+        return await _get_running_loop().run_in_executor(pool, call)
+
+    async def get(self, ref: str | int) -> Decision:
+        """By id, number (``12``, ``ADR-0012``) or unique legacy id; else NotFoundError."""
+        result: Decision = await self._read("get", ref)
+        return result
+
+    async def list(
+        self,
+        *,
+        status: Status | str | None = None,
+        tag: str | None = None,
+        since: str | date | datetime | None = None,
+        limit: int = 50,
+    ) -> list[Decision]:
+        """Newest first, filtered by status, tag and creation time."""
+        result: list[Decision] = await self._read(
+            "list", status=status, tag=tag, since=since, limit=limit
+        )
+        return result
+
+    async def search(
+        self, query: str, *, limit: int = 20, status: Status | str | None = None
+    ) -> list[Decision]:
+        """Full-text search (EN + ZH), newest first. May lag writes by up to ~1 s."""
+        result: list[Decision] = await self._read("search", query, limit=limit, status=status)
+        return result
+
+    async def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._read("stats")
+        return result
+
+
+def _no_loop() -> Any:
+    raise StoreError("DecisionStore: call start() (or use `async with`) first")
+
+
+_get_running_loop: Any = _no_loop
