@@ -166,7 +166,10 @@ class Planner:
             analysis = _with_reason(
                 analysis, f"analysed the first {MAX_TEXT_CHARS:,} of {len(normalized):,} chars"
             )
-        choices, rejected = choose_team(catalog.agents, scores, analysis.complexity, self._bounds)
+        builds = any(tag == "signal:construction" for tag, _key in index.tags(scan))
+        choices, rejected = choose_team(
+            catalog.agents, scores, analysis.complexity, self._bounds, builds=builds
+        )
         team = [(catalog.require(c.name), c) for c in choices]
         return build_plan(
             request=normalized,

@@ -66,8 +66,14 @@ def choose_team(
     scores: Scores,
     complexity: Complexity,
     bounds: TeamBounds,
+    *,
+    builds: bool = False,
 ) -> tuple[tuple[AgentChoice, ...], tuple[Rejection, ...]]:
-    """The chosen agents (best first) and the notable rejections, with reasons."""
+    """The chosen agents (best first) and the notable rejections, with reasons.
+
+    ``builds``: the request asks to build or implement something, so a team without any
+    implementation agent gets the best-matching one (or a generalist).
+    """
     low, high = bounds[complexity]
     total = scores.total
     rule = scores.rule
@@ -95,6 +101,20 @@ def choose_team(
         if agents:
             chosen.append(fallback)
             extra[fallback] = "no agent matched the request strongly; generalist fallback"
+    if builds and chosen and len(chosen) < high and not any(
+        agents[i].stage == "implement" for i in chosen
+    ):
+        builders = [i for i in order if agents[i].stage == "implement" and i not in chosen
+                    and rule.get(i, 0.0) > 0]
+        if not builders:
+            names = [a.name for a in agents]
+            builders = [names.index(n) for n in FALLBACK
+                        if n in names and agents[names.index(n)].stage == "implement"]
+        if builders:
+            pick = builders[0]
+            chosen.append(pick)
+            extra[pick] = "the request asks to build something and no implementation agent " \
+                "matched: adds one"
     if (
         complexity is not Complexity.SIMPLE
         and len(chosen) < high
