@@ -56,6 +56,8 @@ def test_policy() -> None:
     assert d.cleanup and d.accepting
     d = decide(89, soft=90, hard=95, accepting=False, cleanup_due=True)
     assert not d.cleanup and d.accepting
+    d = decide(92, soft=90, hard=95, accepting=False, cleanup_due=False, cleaned=True)
+    assert d.accepting  # a clean-up just ran and RSS is under hard: resume
 
 
 def test_growth_rate() -> None:
@@ -84,14 +86,15 @@ def fake(values: list[float]) -> Callable[[], float]:
 
 
 def test_guard_soft_then_hard_then_recover() -> None:
-    """Soft: clean-up + event; hard: refuse (CapacityError, counted); back under soft: accept."""
+    """Soft: clean-up + event; hard: refuse (CapacityError, counted); between the limits it
+    keeps refusing (hysteresis); back under soft: accept."""
     events: list[MemoryEvent] = []
     calls: list[str] = []
     reg = Registry()
     rss = [50.0]
     guard = MemoryGuard(
         soft_limit_mb=90, hard_limit_mb=100, sampler=lambda: rss[0], registry=reg,
-        on_event=events.append, cleanup_cooldown_s=0,
+        on_event=events.append, cleanup_cooldown_s=3600,
     )  # fmt: skip
     guard.register_cleanup(lambda: calls.append("cache"))
     guard.sample()
@@ -101,24 +104,40 @@ def test_guard_soft_then_hard_then_recover() -> None:
     assert calls == ["cache"] and guard.accepting
     assert [e.kind for e in events] == [MemoryEventKind.SOFT_LIMIT]
     rss[0] = 120.0
-    guard.sample()
+    guard.sample()  # the next clean-up is not due for an hour
     assert not guard.accepting
     with pytest.raises(CapacityError, match="hard limit"):
         guard.check_capacity()
     rss[0] = 95.0
     guard.sample()
-    assert not guard.accepting  # between soft and hard: still shedding
+    assert not guard.accepting  # between soft and hard, no clean-up: still shedding
     rss[0] = 80.0
     guard.sample()
     assert guard.accepting
     assert [e.kind for e in events][-2:] == [MemoryEventKind.HARD_LIMIT, MemoryEventKind.RECOVERED]
     stats = guard.stats()
     assert stats.peak_mb == 120 and stats.current_mb == 80 and stats.refused == 1
-    assert stats.cleanups >= 2
+    assert stats.cleanups == 1
     snap = reg.snapshot()
     assert snap.value("memory_refused_total") == 1
     assert snap.value("memory_peak_mb") == 120
     assert snap.value("memory_accepting") == 1
+
+
+def test_shedding_ends_when_a_cleanup_leaves_rss_under_hard() -> None:
+    """Liveness: if a clean-up while shedding lands between the limits (memory the OS does
+    not take back), new work resumes instead of waiting forever for the soft limit."""
+    events: list[MemoryEvent] = []
+    rss = [120.0]
+    guard = MemoryGuard(soft_limit_mb=90, hard_limit_mb=100, sampler=lambda: rss[0],
+                        on_event=events.append, cleanup_cooldown_s=0)  # fmt: skip
+    guard.register_cleanup(lambda: None)  # frees nothing
+    guard.sample()
+    assert not guard.accepting
+    rss[0] = 95.0  # running work finished; RSS stays above soft
+    guard.sample()
+    assert guard.accepting
+    assert "after a clean-up" in events[-1].message
 
 
 def test_cleanup_that_frees_enough_avoids_shedding() -> None:
@@ -267,3 +286,24 @@ def test_cooldown_backs_off_when_cleanup_does_not_help() -> None:
         assert calls[-1] == 40.0
     finally:
         memory.time.monotonic = real  # type: ignore[assignment]
+
+
+def test_no_backoff_near_the_hard_limit() -> None:
+    """In the top quarter of the soft..hard band clean-ups keep the base cool-down, so memory
+    is cleaned before it can cross the hard limit between two samples."""
+    import perfect21.monitor.memory as memory
+
+    clock = [0.0]
+    calls: list[float] = []
+    guard = MemoryGuard(soft_limit_mb=80, hard_limit_mb=100, sampler=lambda: 97.0,
+                        cleanup_cooldown_s=1.0)  # fmt: skip
+    guard.register_cleanup(lambda: calls.append(clock[0]))
+    real = memory.time.monotonic
+    memory.time.monotonic = lambda: clock[0]  # type: ignore[assignment]
+    try:
+        for step in range(20):
+            clock[0] = float(step)
+            guard.sample()
+    finally:
+        memory.time.monotonic = real  # type: ignore[assignment]
+    assert len(calls) == 20 and guard.accepting

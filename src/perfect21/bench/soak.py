@@ -154,11 +154,17 @@ class Workload:
     async def plans(self, n: int) -> None:
         if self.planner is None:
             return
+        from perfect21._errors import CapacityError
         from perfect21.monitor import kpi
 
         plan = self.planner.plan
         cache = self.plan_cache
-        for _ in range(n):
+        for k in range(n):
+            if k % 100 == 0:  # new work is admitted like the API does: 503, then retry
+                try:
+                    self.guard.check_capacity()
+                except CapacityError:
+                    await self.guard.wait_for_capacity()
             i = int(DISTINCT_REQUESTS ** self.rng.random()) - 1  # skewed: caches matter
             request = request_for(i)
             start = time.perf_counter()

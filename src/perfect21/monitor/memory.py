@@ -14,7 +14,10 @@ Policy (pure, :func:`decide`): above the soft limit the registered clean-up call
 limit is first crossed. A clean-up that leaves RSS above the soft limit doubles the cool-down
 (up to a minute), so caches are not wiped over and over for memory the OS does not get back.
 Above the hard limit (measured *after* the clean-up) the guard stops accepting new work
-until RSS is back under the soft limit (hysteresis, so it does not flap).
+until RSS is back under the soft limit (hysteresis, so it does not flap), or until a clean-up
+run while shedding brings it under the hard limit (memory the OS does not get back must not
+stop new work forever). While shedding, and in the top quarter of the band between the limits,
+clean-ups run at the base cool-down.
 
 Everything it keeps is bounded: the last ``window`` samples for the growth rate and the last
 ``max_events`` events. psutil is imported on the first sample, not at import.
@@ -116,16 +119,26 @@ class Decision:
     accepting: bool
 
 
-def decide(rss: float, *, soft: float, hard: float, accepting: bool, cleanup_due: bool) -> Decision:
+def decide(
+    rss: float,
+    *,
+    soft: float,
+    hard: float,
+    accepting: bool,
+    cleanup_due: bool,
+    cleaned: bool = False,
+) -> Decision:
     """The guard's policy, without I/O.
 
     ``cleanup_due`` is False while the clean-up cool-down runs. Shedding starts above
-    ``hard`` and ends only at or below ``soft``.
+    ``hard`` and ends at or below ``soft`` — or at or below ``hard`` right after a clean-up
+    (``cleaned``): memory that a clean-up cannot give back to the OS is not relieved by
+    refusing work, and waiting for it would stop all new work forever.
     """
     cleanup = rss > soft and cleanup_due
     if rss > hard:
         return Decision(cleanup, False)
-    if rss <= soft:
+    if rss <= soft or cleaned:
         return Decision(cleanup, True)
     return Decision(cleanup, accepting)
 
@@ -327,15 +340,23 @@ class MemoryGuard:
     def _sample_locked(self) -> float:
         rss = self._record(self._sampler())
         now = time.monotonic()
+        shedding = not self._accepting.is_set()
+        # Near or above the hard limit (or while shedding) the back-off does not apply: the
+        # top quarter of the soft..hard band cleans at the base cool-down, so memory is
+        # cleaned before it reaches the hard limit between two samples.
+        near_hard = self.soft_limit_mb + 0.75 * (self.hard_limit_mb - self.soft_limit_mb)
+        pressing = shedding or rss > near_hard
+        cooldown = self._base_cooldown if pressing else self._cooldown
         decision = decide(
             rss,
             soft=self.soft_limit_mb,
             hard=self.hard_limit_mb,
-            accepting=self._accepting.is_set(),
-            cleanup_due=now - self._last_cleanup >= self._cooldown,
+            accepting=not shedding,
+            cleanup_due=now - self._last_cleanup >= cooldown,
         )
         crossed_soft = rss > self.soft_limit_mb and not self._over_soft
-        if decision.cleanup:
+        ran = decision.cleanup
+        if ran:
             self._last_cleanup = now
             self._run_cleanups()
             rss = self._record(self._sampler())
@@ -343,8 +364,9 @@ class MemoryGuard:
                 rss,
                 soft=self.soft_limit_mb,
                 hard=self.hard_limit_mb,
-                accepting=self._accepting.is_set(),
+                accepting=not shedding,
                 cleanup_due=False,
+                cleaned=True,
             )
             # Freed Python memory is not always returned to the OS: when a clean-up did not
             # bring RSS under the soft limit, wait longer before the next one instead of
@@ -354,16 +376,16 @@ class MemoryGuard:
         if rss <= self.soft_limit_mb:
             self._cooldown = self._base_cooldown
         if crossed_soft:
+            did = "clean-up ran" if ran else "no clean-up due yet"
             self._emit(
                 MemoryEventKind.SOFT_LIMIT,
                 rss,
                 self.soft_limit_mb,
                 f"memory crossed the soft limit ({self.soft_limit_mb:.0f} MiB); "
-                f"clean-up ran, now {rss:.1f} MiB",
+                f"{did}, now {rss:.1f} MiB",
             )
         self._over_soft = rss > self.soft_limit_mb
-        was = self._accepting.is_set()
-        if was and not decision.accepting:
+        if not shedding and not decision.accepting:
             self._accepting.clear()
             self._emit(
                 MemoryEventKind.HARD_LIMIT,
@@ -372,13 +394,14 @@ class MemoryGuard:
                 f"memory {rss:.1f} MiB is over the hard limit ({self.hard_limit_mb:.0f} MiB); "
                 "new work is refused, running work continues",
             )
-        elif not was and decision.accepting:
+        elif shedding and decision.accepting:
             self._accepting.set()
+            where = "soft" if rss <= self.soft_limit_mb else "hard (after a clean-up)"
             self._emit(
                 MemoryEventKind.RECOVERED,
                 rss,
                 self.soft_limit_mb,
-                f"memory {rss:.1f} MiB is back under the soft limit; accepting new work",
+                f"memory {rss:.1f} MiB is back under the {where} limit; accepting new work",
             )
         if self._registry is not None:
             self._registry.set("memory_accepting", 1.0 if decision.accepting else 0.0)
