@@ -69,6 +69,7 @@ __all__ = ["Admission", "ExecutorSettings", "LocalExecutor", "RunResult", "check
 
 _MAX_CACHED_BYTES = 32 * 1024 * 1024
 _MAX_CONCURRENT_LISTED = 50
+_NO_PATH = Path()
 
 
 class Admission(Protocol):
@@ -278,8 +279,8 @@ class _Outcome:
         self.tokens_out: int | None = None
         self.pid: int | None = None
         self.attempt_started = 0.0
-        self.stdout_path = Path()
-        self.stderr_path = Path()
+        self.stdout_path = _NO_PATH
+        self.stderr_path = _NO_PATH
 
     def add(self, number: int, result: RunnerResult) -> None:
         self.result = result
@@ -608,12 +609,14 @@ class LocalExecutor:
         """Place ready tasks, largest estimate first, each on the least occupied worker."""
         ordered = sorted(task_ids, key=lambda t: (-_cost(state.tasks[t]),
                                                   state.records[t].position))
+        loads = [q.load() for q in state.queues]
         for task_id in ordered:
             if state.stopped or state.interrupted:
                 self._abandon(state, task_id)
                 continue
-            worker = choose_worker([q.load() for q in state.queues])
+            worker = choose_worker(loads)
             state.queues[worker].push(task_id, _cost(state.tasks[task_id]))
+            loads[worker] = state.queues[worker].load()
             self._emit(EventKind.TASK_QUEUED, state.run_id, task_id, worker)
             state.wake[worker].set()
 
