@@ -36,6 +36,8 @@ from typing import Any
 
 import click
 
+from perfect21.cli.monitor import MEMORY_LIMIT
+
 __all__ = ["command", "run_workload"]
 
 FULL = {"plans": 1_000_000, "decisions": 100_000, "runs": 10, "tasks": 100}
@@ -377,13 +379,13 @@ def _children(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @click.option("--full", is_flag=True, help="1,000,000 plans + 100,000 decisions + 10 runs.")
 @click.option("--scale", type=click.FloatRange(0.0001, 1.0), default=None,
               help=f"Fraction of the full plans/decisions (default {DEFAULT_SCALE}).")  # fmt: skip
-@click.option("--memory-limit", "memory_limit", default="80MB", show_default=True,
+@click.option("--memory-limit", "limit_mb", type=MEMORY_LIMIT, default="80MB", show_default=True,
               help="Limit of the second, limited run (soft = 90 %, hard = 100 %).")  # fmt: skip
 @click.option("--layered-plans/--no-layered-plans", default=True, show_default=True,
               help="Plans also go through the layered cache (L1 memory, L3 disk).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def command(
-    full: bool, scale: float | None, memory_limit: str, layered_plans: bool, as_json: bool
+    full: bool, scale: float | None, limit_mb: float, layered_plans: bool, as_json: bool
 ) -> None:
     """Peak RSS and growth over a long mixed workload; then the same under a memory limit.
 
@@ -397,9 +399,6 @@ def command(
       perfect21 bench soak --memory-limit 100MB
       perfect21 bench soak --no-layered-plans # only the planner's own plan cache
     """
-    from perfect21.monitor.memory import parse_memory_limit
-
-    limit_mb = parse_memory_limit(memory_limit)
     factor = 1.0 if full else (scale or DEFAULT_SCALE)
     spec: dict[str, Any] = {
         "plans": int(FULL["plans"] * factor),
