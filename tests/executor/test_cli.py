@@ -159,6 +159,9 @@ def test_killed_executor_is_resumed_and_succeeded_tasks_never_rerun(
     expected = RunStatus.RUNNING if how == "kill9" else RunStatus.INTERRUPTED
     assert before.status is expected
 
+    if how == "kill9":
+        listed = _cli("runs", "list", cwd=tmp_path).stdout
+        assert "orphaned" in listed
     out = _cli("runs", "resume", run.id, "--quiet", cwd=tmp_path, AGENT_SECONDS="0.05")
     assert out.returncode == 0, out.stderr
     with RunStore(isolated_home) as store:

@@ -307,6 +307,17 @@ def runs() -> None:
     """
 
 
+def _status(record: Any) -> str:
+    """The stored status, or a note when a "running" run's executor no longer exists."""
+    from perfect21.executor.local import _executor_alive
+    from perfect21.executor.tasks import RunStatus
+
+    status = str(record.status.value)
+    if record.status is RunStatus.RUNNING and not _executor_alive(record.executor_pid):
+        return "running (executor gone: resume it)"
+    return status
+
+
 def _ts(value: float | None) -> str:
     if value is None:
         return "-"
@@ -339,7 +350,8 @@ def runs_list(limit: int, fmt: str) -> None:
         done = f"{counts['succeeded']}/{len(r.tasks)}"
         request = r.request.replace("\n", " ")
         request = request if len(request) <= 50 else request[:49] + "…"
-        click.echo(f"{r.id}  {r.status.value:11} {done:>7} ok  ${r.cost_usd:<8.4f} "
+        status = "orphaned" if _status(r) != r.status.value else r.status.value
+        click.echo(f"{r.id}  {status:11} {done:>7} ok  ${r.cost_usd:<8.4f} "
                    f"{_ts(r.created_at)}  {request}")
 
 
@@ -374,7 +386,7 @@ def runs_show(run_id: str, task_id: str | None, fmt: str) -> None:
     if fmt == "json":
         echo_json(record.to_dict())
         return
-    click.echo(f"run {record.id}: {record.status.value}")
+    click.echo(f"run {record.id}: {_status(record)}")
     click.echo(f"  request: {record.request}")
     click.echo(f"  runner:  {record.runner} {json.dumps(dict(record.runner_settings))}")
     click.echo(f"  workdir: {record.workdir}")
