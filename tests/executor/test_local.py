@@ -356,6 +356,9 @@ def test_plan_with_forward_or_cyclic_dependencies_is_rejected(workdir: Path) -> 
         executor.preflight(make_plan([["a"], ["b"]], deps={"a": ["b"]}))
     with pytest.raises(ValidationError, match="cycle"):
         executor.preflight(make_plan([["a", "b"]], deps={"a": ["b"], "b": ["a"]}))
+    with pytest.raises(ValidationError, match="cycle"):  # against the sequential order
+        executor.preflight(make_plan([["a", "b"]], deps={"a": ["b"]},
+                                     modes=[StageMode.SEQUENTIAL]))
 
 
 def test_settings_are_validated() -> None:

@@ -201,7 +201,14 @@ def check_plan(plan: Plan) -> None:
 
 
 def _check_cycles(plan: Plan) -> None:
-    deps = {t.id: t.depends_on for t in plan.tasks}
+    deps: dict[str, tuple[str, ...]] = {}
+    for stage in plan.stages:
+        previous: tuple[str, ...] = ()
+        for task in stage.tasks:
+            # A sequential stage chains its tasks: that order counts as a dependency too.
+            deps[task.id] = (*task.depends_on, *previous)
+            if stage.mode is StageMode.SEQUENTIAL:
+                previous = (task.id,)
     state: dict[str, int] = {}
     for start in deps:
         stack = [(start, iter(deps[start]))]
