@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import pytest
-from tests.api.conftest import TOKEN, Server
+from tests.api.conftest import TOKEN, Server, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
@@ -80,3 +81,25 @@ def test_server_log_has_no_unexpected_errors(server: Server) -> None:
     log = server.log.read_text(errors="replace")
     assert f"perfect21 serving http://127.0.0.1:{server.port}/" in log
     assert "Traceback" not in log
+
+
+def test_broken_decision_store_degrades_not_dies(tmp_path: Path) -> None:
+    """A decisions.db that is not a database: the server still plans, the decision endpoints
+    answer 503 without detail, /readyz says not ready, and the file is left untouched."""
+    home = tmp_path / "srv" / "home"
+    home.mkdir(parents=True)
+    junk = b"this is not a database\n" * 10
+    (home / "decisions.db").write_bytes(junk)
+    server, proc = start_server(tmp_path / "srv")
+    try:
+        with server.client() as client:
+            assert client.post("/v1/plan", json={"request": "add login"}).status_code == 200
+            listed = client.get("/v1/decisions")
+            assert listed.status_code == 503
+            assert listed.json()["error"] == "store_unavailable"
+            assert str(home) not in listed.text
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and ready.json()["checks"]["decisions"] is False
+    finally:
+        stop_server(proc)
+    assert (home / "decisions.db").read_bytes() == junk

@@ -97,6 +97,7 @@ class _Service:
         self._plan_bytes: dict[int, tuple[Plan, bytes]] = {}
         self.monitor: Any = None
         self.decisions: Any = None
+        self.decisions_problem = ""
         self.runs = RunManager(config, dict(profiles), agents=self.planner.catalog.get)
         self.started_at = time.time()
 
@@ -158,7 +159,14 @@ class _Service:
 
         decisions = open_store(self.config)
         if decisions is not None:
-            await decisions.start()
+            try:
+                await decisions.start()
+            except Perfect21Error as exc:
+                # A broken decisions.db must not take the planner and runs down with it:
+                # those endpoints answer 503, /readyz says why, the file is left untouched.
+                log.error("decision store unavailable: %s", exc)
+                self.decisions_problem = str(exc)
+                decisions = None
         self.decisions = decisions
 
     async def stop(self) -> None:
@@ -525,7 +533,8 @@ def _ops_routes(app: FastAPI, service: _Service) -> None:
     @app.get("/readyz", tags=["ops"], summary="Readiness: catalog loaded, memory accepting")
     async def readyz() -> Response:
         checks = {"catalog": len(service.planner.catalog.agents) > 0,
-                  "memory": service.monitor is None or service.monitor.guard.accepting}
+                  "memory": service.monitor is None or service.monitor.guard.accepting,
+                  "decisions": not service.decisions_problem}
         ready = all(checks.values())
         return _json({"ready": ready, "checks": checks}, 200 if ready else 503)
 
