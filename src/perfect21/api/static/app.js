@@ -82,6 +82,7 @@ async function submitPlan(ev) {
     if (team) options.team_size = team;
     const p = await api("/v1/plan", { method: "POST", body: JSON.stringify({ request, options }) });
     drawPlan(p);
+    loadStatus();
     $("plan-info").textContent = `planned in ${(performance.now() - started).toFixed(1)} ms`;
   } catch (err) {
     showError(err);
@@ -140,6 +141,7 @@ async function startRun() {
     $("run-status").title = run.id;
     setRunStatus("running");
     watch(run.id);
+    loadRuns().catch(() => {});
   } catch (err) {
     showError(err);
   } finally {
