@@ -222,6 +222,10 @@ async def test_admission_pauses_intake_without_touching_running_work(workdir: Pa
             self.open = asyncio.Event()
             self.waits = 0
 
+        @property
+        def accepting(self) -> bool:
+            return self.open.is_set()
+
         async def wait_for_capacity(self) -> None:
             self.waits += 1
             await self.open.wait()
@@ -230,9 +234,13 @@ async def test_admission_pauses_intake_without_touching_running_work(workdir: Pa
     rec = Recorder()
     executor = LocalExecutor(PythonRunner(rec), workdir=workdir, admission=gate,
                              settings=ExecutorSettings(workers=2, track_files=False))
+    waits: list[str] = []
+    executor.events.subscribe(lambda e: waits.append(e.task_id)
+                              if e.kind is EventKind.ADMISSION_WAIT else None)
     job = asyncio.create_task(executor.run(make_plan([["a", "b"]])))
     await asyncio.sleep(0.1)
     assert rec.calls == []
+    assert sorted(waits) == ["a", "b"]
     gate.open.set()
     assert (await job).ok
     assert gate.waits == 2

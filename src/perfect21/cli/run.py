@@ -135,8 +135,19 @@ async def _drive(executor: Any, start: Callable[[], Any]) -> Any:
             await _close(executor.cache)
 
 
-def _execute(config: Config, build: Callable[[Any], Any], start: Callable[[Any], Any], *,
-             events: str | None, events_file: Path | None, quiet: bool, fmt: str) -> None:
+def _memory_guard(config: Config, limit: str | None, stack: ExitStack) -> Any:
+    """The monitor's memory guard as the executor's admission, when --memory-limit is given."""
+    if limit is None:
+        return None
+    from perfect21.monitor.memory import MemoryGuard, parse_memory_limit
+
+    guard = MemoryGuard.for_limit(config, parse_memory_limit(limit))
+    return stack.enter_context(guard)
+
+
+def _execute(config: Config, build: Callable[[Any, Any], Any], start: Callable[[Any], Any],
+             *, events: str | None, events_file: Path | None, quiet: bool, fmt: str,
+             memory_limit: str | None) -> None:
     """Shared by ``run`` and ``runs resume``: progress, events, signals, the final report."""
     from perfect21.executor.progress import JsonlSink, LineProgress
     from perfect21.executor.runs import RunStore
@@ -145,7 +156,7 @@ def _execute(config: Config, build: Callable[[Any], Any], start: Callable[[Any],
     with ExitStack() as stack:
         store = stack.enter_context(RunStore(config.home,
                                              busy_timeout_s=config.decisions_busy_timeout_s))
-        executor = build(store)
+        executor = build(store, _memory_guard(config, memory_limit, stack))
         stream = _events_stream(events, events_file, stack)
         if stream is not None:
             executor.events.subscribe(JsonlSink(stream))
@@ -194,6 +205,9 @@ def _common_exec_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Stream machine-readable events (to stdout or --events-file)."),
         click.option("--events-file", type=click.Path(path_type=Path), default=None,
                      help="Append the event stream to this file instead of stdout."),
+        click.option("--memory-limit", default=None, metavar="SIZE",
+                     help="Memory guard, e.g. 300MB: over it no new task starts (running "
+                          "ones finish) until memory is back under 90% of it."),
         click.option("--quiet", "-q", is_flag=True, help="No progress display."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                      help="Final report format."),
@@ -238,8 +252,8 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
         model: str | None, max_turns: int | None, permission_mode: str | None,
         allowed_tools: str | None, workers: int | None, max_concurrency: int | None,
         timeout_s: float | None, retries: int | None, backoff_s: float | None,
-        max_cost: float | None, events: str | None, events_file: Path | None, quiet: bool,
-        fmt: str) -> None:
+        max_cost: float | None, events: str | None, events_file: Path | None,
+        memory_limit: str | None, quiet: bool, fmt: str) -> None:
     """Run a workflow: every agent task as a real process, in parallel, with provenance.
 
     \b
@@ -280,10 +294,11 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
     workdir = (workdir or Path.cwd()).resolve()
     agents = planner.catalog.get if planner is not None else None
 
-    def build(store: Any) -> Any:
+    def build(store: Any, admission: Any) -> Any:
         return LocalExecutor(runner_obj, settings=settings, store=store,
                              cache=_open_cache(config, no_cache), agents=agents,
-                             gates=gate_list, workdir=workdir, home=config.home)
+                             gates=gate_list, workdir=workdir, home=config.home,
+                             admission=admission)
 
     def start(executor: Any) -> Any:
         if not quiet:
@@ -292,7 +307,7 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
         return executor.run(plan)
 
     _execute(config, build, start, events=events, events_file=events_file, quiet=quiet,
-             fmt=fmt)
+             fmt=fmt, memory_limit=memory_limit)
 
 
 @click.group("runs")
@@ -464,7 +479,8 @@ def _show_task(task: Any, *, full: bool) -> None:
 def runs_resume(run_id: str, no_cache: bool, workers: int | None,
                 max_concurrency: int | None, timeout_s: float | None, retries: int | None,
                 backoff_s: float | None, max_cost: float | None, events: str | None,
-                events_file: Path | None, quiet: bool, fmt: str) -> None:
+                events_file: Path | None, memory_limit: str | None, quiet: bool,
+                fmt: str) -> None:
     """Continue a run: only tasks that have not succeeded run; succeeded ones never run again.
 
     Works after Ctrl-C, after --max-cost stopped a run (raise it with --max-cost) and after
@@ -498,13 +514,14 @@ def runs_resume(run_id: str, no_cache: bool, workers: int | None,
     planner = _planner(config)
     agents = planner.catalog.get if planner is not None else None
 
-    def build(store: Any) -> Any:
+    def build(store: Any, admission: Any) -> Any:
         return LocalExecutor(runner_obj, settings=settings, store=store,
                              cache=_open_cache(config, not settings.use_cache), agents=agents,
-                             gates=gate_list, workdir=Path(record.workdir), home=config.home)
+                             gates=gate_list, workdir=Path(record.workdir), home=config.home,
+                             admission=admission)
 
     def start(executor: Any) -> Any:
         return executor.resume(record.id)
 
     _execute(config, build, start, events=events, events_file=events_file, quiet=quiet,
-             fmt=fmt)
+             fmt=fmt, memory_limit=memory_limit)

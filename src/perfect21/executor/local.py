@@ -739,6 +739,10 @@ class LocalExecutor:
         try:
             async with self._limiter:
                 if self.admission is not None:
+                    if not getattr(self.admission, "accepting", True):
+                        self._emit(EventKind.ADMISSION_WAIT, state.run_id, task_id, worker,
+                                   data={"reason": "memory guard over its hard limit; "
+                                                   "running tasks continue"})
                     await self.admission.wait_for_capacity()
                 if state.stopped or state.interrupted:
                     self._abandon(state, task_id)

@@ -67,6 +67,8 @@ class LineProgress:
         elif kind is EventKind.GATE_FINISHED:
             verdict = "passed" if d.get("passed") else f"FAILED: {d.get('reason')}"
             self._line(f"gate {d.get('name')}: {verdict}")
+        elif kind is EventKind.ADMISSION_WAIT:
+            self._line(f"  wait   {event.task_id}: {d.get('reason')}")
         elif kind is EventKind.BUDGET_REACHED:
             self._line(f"budget reached: spent ${d.get('spent_usd')} of "
                        f"${d.get('max_cost_usd')}; nothing new starts")
@@ -126,7 +128,8 @@ class LiveProgress:
                 self.cost += float(d["cost_usd"])
         elif kind is EventKind.STEAL:
             self.steals += 1
-        elif kind in (EventKind.TASK_RETRY, EventKind.GATE_FINISHED, EventKind.BUDGET_REACHED):
+        elif kind in (EventKind.TASK_RETRY, EventKind.GATE_FINISHED, EventKind.BUDGET_REACHED,
+                      EventKind.ADMISSION_WAIT):
             self.log.append(f"{kind.value}: {event.task_id or d.get('name', '')} "
                             f"{d.get('error') or d.get('reason') or ''}")
 

@@ -67,6 +67,7 @@ class EventKind(StrEnum):
     GATE_STARTED = "gate_started"
     GATE_FINISHED = "gate_finished"
     BUDGET_REACHED = "budget_reached"
+    ADMISSION_WAIT = "admission_wait"  # the memory guard holds new work back
     INTERRUPTED = "interrupted"
 
 
