@@ -227,7 +227,8 @@ def _common_exec_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Command template: {agent} {prompt_file} {task_id} {run_id} {workdir}.")
 @click.option("--shell", is_flag=True,
               help="Run the command template (and --gate commands) through /bin/sh.")
-@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False), default=None,
+@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              default=None,
               help="Workspace the agents work in (default: current directory).")
 @click.option("--gate", "gates", multiple=True,
               help="Gate command after the last stage; repeatable; 'CMD >= 85' sets a "

@@ -146,7 +146,10 @@ class LiveProgress:
         for column in ("task", "agent", "status", "worker", "time"):
             table.add_column(column)
         now = time.monotonic()
-        for shown, (task_id, info) in enumerate(self.tasks.items()):
+        # Running and failed tasks first: with many tasks, what is happening now matters.
+        rank = {"running": 0, "failed": 1, "queued": 2}
+        rows = sorted(self.tasks.items(), key=lambda kv: rank.get(str(kv[1].get("status")), 3))
+        for shown, (task_id, info) in enumerate(rows):
             if shown >= self.max_rows:
                 table.add_row("…", "", f"{len(self.tasks) - shown} more", "", "")
                 break
