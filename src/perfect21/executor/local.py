@@ -905,9 +905,10 @@ class LocalExecutor:
             out.add(number, result)
             if result.ok or not result.retryable or number == last or state.interrupted:
                 return
+            # Exponential step with jitter (so parallel retries do not all fire together).
             delay = min(self.settings.backoff_max_s,
-                        self.settings.backoff_s * 2 ** (number - first))
-            delay *= 0.5 + random.random()  # jitter around the exponential step
+                        self.settings.backoff_s * 2 ** (number - first)
+                        * (0.5 + random.random()))
             self._emit(EventKind.TASK_RETRY, state.run_id, task.id, worker, data={
                 "attempt": number, "error": result.error, "delay_s": round(delay, 3)})
             await asyncio.sleep(delay)
