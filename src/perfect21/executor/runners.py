@@ -61,7 +61,12 @@ _MAX_ENV_BRIEF = 64_000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TaskContext:
-    """Everything a runner needs for one attempt of one task."""
+    """Everything a runner needs for one attempt of one task.
+
+    ``prompt_file``, ``stdout_path`` and ``stderr_path`` exist only for runners whose
+    ``uses_files`` is true (the default); a runner without files (``python``) gets the run
+    folder there as a placeholder.
+    """
 
     run_id: str
     task_id: str
