@@ -41,9 +41,9 @@ def test_oversized_fields_say_the_limit() -> None:
     limit = LIMITS["title"]
     with pytest.raises(ValidationError, match=f"title: too long .* the limit is {limit}"):
         Decision(title="x" * (limit + 1))
-    with pytest.raises(ValidationError, match="context: too long .*the limit is 100,000"):
+    with pytest.raises(ValidationError, match=r"context: too long .*the limit is 100,000"):
         Decision(title="t", context="x" * 100_001)
-    with pytest.raises(ValidationError, match="tags: too many .*the limit is 32"):
+    with pytest.raises(ValidationError, match=r"tags: too many .*the limit is 32"):
         Decision(title="t", tags=[f"t{i}" for i in range(33)])
     with pytest.raises(ValidationError, match=r"consequences\[0\]: too long"):
         Decision(title="t", consequences=["c" * (LIMITS["item"] + 1)])

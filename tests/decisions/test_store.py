@@ -160,7 +160,7 @@ async def test_async_reads_and_supersede(db_path: Path) -> None:
         ids = await store.record_many([sample("one"), sample("two")])
         assert (await store.get(ids[0])).title == "one"
         assert [d.title for d in await store.list(tag="db")] == ["two", "one"]
-        old, new = await store.supersede(ids[0], ids[1])
+        old, _ = await store.supersede(ids[0], ids[1])
         assert old.status is Status.SUPERSEDED
         await store.wait_indexed()
         assert len(await store.search("postgres")) == 2

@@ -101,19 +101,19 @@ def add(ctx: click.Context, title: str, context: str, decision_text: str, ration
       perfect21 decisions add --title "Use PostgreSQL" --decision PostgreSQL \\
           --option PostgreSQL --option MongoDB --consequence "team learns SQL" --tag db
     """  # fmt: skip
-    from perfect21.decisions.models import Decision
+    from perfect21.decisions.models import Decision, Option, Status
 
     d = Decision(
         title=title,
         context=read_text_arg(context, what="--context"),
         decision=decision_text,
         rationale=rationale,
-        options=options,
+        options=tuple(Option(name) for name in options),
         consequences=consequences,
         tags=tags,
         deciders=deciders,
         agents=agents,
-        status=status,
+        status=Status.parse(status),
     )
     with _open(ctx) as store:
         stored = store.record(d)
@@ -282,4 +282,4 @@ def import_(ctx: click.Context, path: Path, fmt: str) -> None:
         for problem in report.problems:
             click.echo(f"skipped {problem}", err=True)
     if report.problems:
-        ctx.exit(1)
+        raise SystemExit(1)  # not ctx.exit: with standalone_mode=False click would return it

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from perfect21._errors import InputError, NotFoundError, StoreError, ValidationError
 from perfect21._sqlite import connect, translate_error
@@ -130,7 +130,7 @@ class Reader:
         limit: int = 50,
         before: int | None = None,
         oldest_first: bool = False,
-    ) -> list[Decision]:
+    ) -> builtins.list[Decision]:
         """Newest first (or oldest first); ``before``/after a number pages through all."""
         where: list[str] = []
         args: list[Any] = []
@@ -156,7 +156,7 @@ class Reader:
 
     def search(
         self, query: str, *, limit: int = 20, status: Status | str | None = None
-    ) -> list[Decision]:
+    ) -> builtins.list[Decision]:
         """Full-text search, newest first; see :mod:`perfect21.decisions._search`."""
         if not isinstance(query, str):
             raise ValidationError("query: expected text")
@@ -187,7 +187,8 @@ class Reader:
         for status, count in self._run("SELECT status, count(*) FROM decisions GROUP BY status"):
             by_status[status] = count
         tags = self._run(
-            "SELECT tag, count(*) AS n FROM decision_tags GROUP BY tag ORDER BY n DESC, tag LIMIT 10"
+            "SELECT tag, count(*) AS n FROM decision_tags"
+            " GROUP BY tag ORDER BY n DESC, tag LIMIT 10"
         )
         ((first, last, imported),) = self._run(
             "SELECT min(created), max(created), count(legacy_id) FROM decisions"

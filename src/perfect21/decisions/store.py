@@ -10,6 +10,7 @@ synchronous store) starts without it.
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -78,8 +79,8 @@ def _ids_of(items: Sequence[Decision], written: Written) -> list[str]:
     ]
 
 
-def _check_items(items: Any) -> list[Decision]:
-    items = list(items)
+def _check_items(decisions: Iterable[Any]) -> list[Decision]:
+    items: list[Decision] = list(decisions)
     for i, d in enumerate(items):
         if type(d) is not Decision:
             raise ValidationError(f"decisions[{i}]: expected a Decision, got {type(d).__name__}")
@@ -87,7 +88,7 @@ def _check_items(items: Any) -> list[Decision]:
 
 
 class _Settings:
-    __slots__ = ("batch_size", "busy_timeout_s", "linger_ms", "path", "pragmas")
+    __slots__ = ("batch_size", "busy_timeout_s", "index_on_close", "linger_ms", "path", "pragmas")
 
     def __init__(
         self,
@@ -97,6 +98,7 @@ class _Settings:
         linger_ms: float | None,
         busy_timeout_s: float | None,
         pragmas: dict[str, Any] | None,
+        index_on_close: bool = True,
     ) -> None:
         config = config or load_config()
         self.path = Path(path) if path is not None else default_path(config)
@@ -106,6 +108,7 @@ class _Settings:
             config.decisions_busy_timeout_s if busy_timeout_s is None else busy_timeout_s
         )
         self.pragmas = dict(pragmas or {})
+        self.index_on_close = index_on_close
 
     def writer(self) -> Writer:
         return Writer(
@@ -114,6 +117,7 @@ class _Settings:
             linger_ms=self.linger_ms,
             busy_timeout_s=self.busy_timeout_s,
             pragmas=self.pragmas,
+            index_on_close=self.index_on_close,
         )
 
     def reader(self, *, check_same_thread: bool = True) -> Reader:
@@ -161,9 +165,19 @@ class SyncDecisionStore:
         linger_ms: float | None = None,
         busy_timeout_s: float | None = None,
         pragmas: dict[str, Any] | None = None,
+        index_on_close: bool = True,
     ) -> SyncDecisionStore:
-        """Open (creating and migrating) the store at ``path`` or ``<home>/decisions.db``."""
-        store = cls(_Settings(path, config, batch_size, linger_ms, busy_timeout_s, pragmas))
+        """Open (creating and migrating) the store at ``path`` or ``<home>/decisions.db``.
+
+        Settings default to the config (``decisions_batch_size``, ``decisions_linger_ms``,
+        ``decisions_busy_timeout_s``). ``pragmas`` are set on the write connection (e.g.
+        ``max_page_count``). ``index_on_close=False`` skips catching the search index up
+        (at most 2 s) on close; the next writer to open the store does it instead.
+        """
+        settings = _Settings(
+            path, config, batch_size, linger_ms, busy_timeout_s, pragmas, index_on_close
+        )
+        store = cls(settings)
         store._reader = store._settings.reader()
         return store
 
@@ -254,7 +268,7 @@ class SyncDecisionStore:
         tag: str | None = None,
         since: str | date | datetime | None = None,
         limit: int = 50,
-    ) -> list[Decision]:
+    ) -> builtins.list[Decision]:
         """Newest first, filtered by status, tag and creation time."""
         return self._read().list(status=status, tag=tag, since=since, limit=limit)
 
@@ -270,7 +284,7 @@ class SyncDecisionStore:
 
     def search(
         self, query: str, *, limit: int = 20, status: Status | str | None = None
-    ) -> list[Decision]:
+    ) -> builtins.list[Decision]:
         """Full-text search (EN + ZH), newest first. May lag writes by up to ~1 s."""
         return self._read().search(query, limit=limit, status=status)
 
@@ -313,9 +327,16 @@ class DecisionStore:
         linger_ms: float | None = None,
         busy_timeout_s: float | None = None,
         pragmas: dict[str, Any] | None = None,
+        index_on_close: bool = True,
     ) -> DecisionStore:
-        """The store at ``path`` (default ``<home>/decisions.db``); use ``async with``."""
-        return cls(_Settings(path, config, batch_size, linger_ms, busy_timeout_s, pragmas))
+        """The store at ``path`` (default ``<home>/decisions.db``); use ``async with``.
+
+        The keywords are those of :meth:`SyncDecisionStore.open`.
+        """
+        settings = _Settings(
+            path, config, batch_size, linger_ms, busy_timeout_s, pragmas, index_on_close
+        )
+        return cls(settings)
 
     @property
     def path(self) -> Path:
@@ -444,19 +465,21 @@ class DecisionStore:
         tag: str | None = None,
         since: str | date | datetime | None = None,
         limit: int = 50,
-    ) -> list[Decision]:
+    ) -> builtins.list[Decision]:
         """Newest first, filtered by status, tag and creation time."""
-        result: list[Decision] = await self._read(
+        result: builtins.list[Decision] = await self._read(
             "list", status=status, tag=tag, since=since, limit=limit
         )
         return result
 
     async def search(
         self, query: str, *, limit: int = 20, status: Status | str | None = None
-    ) -> list[Decision]:
+    ) -> builtins.list[Decision]:
         """Full-text search (EN + ZH), newest first. May lag writes by up to ~1 s."""
-        result: list[Decision] = await self._read("search", query, limit=limit, status=status)
-        return result
+        found: builtins.list[Decision] = await self._read(
+            "search", query, limit=limit, status=status
+        )
+        return found
 
     async def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = await self._read("stats")

@@ -23,6 +23,7 @@ reaches every caller of the batch, and the rollback leaves nothing half-written.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -35,8 +36,8 @@ from typing import Any
 from perfect21._errors import Perfect21Error, StoreError, ValidationError
 from perfect21._sqlite import migrate, translate_error
 from perfect21.decisions import _schema
-from perfect21.decisions._reader import open_connection
 from perfect21.decisions._ids import IdGenerator
+from perfect21.decisions._reader import open_connection
 from perfect21.decisions.models import Decision, utc_now
 
 __all__ = ["Job", "Writer", "Written"]
@@ -162,6 +163,7 @@ class Writer:
         linger_ms: float = 1.0,
         busy_timeout_s: float = 5.0,
         pragmas: dict[str, Any] | None = None,
+        index_on_close: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValidationError(f"decisions_batch_size: must be >= 1, got {batch_size}")
@@ -172,6 +174,7 @@ class Writer:
         self.linger_s = linger_ms / 1000.0
         self.busy_timeout_s = busy_timeout_s
         self.pragmas = dict(pragmas or {})
+        self.index_on_close = index_on_close
         self._cond = threading.Condition(threading.Lock())
         self._queue: deque[Job] = deque()
         self._pending = 0  # records queued
@@ -309,7 +312,8 @@ class Writer:
             jobs = [first]
             taken = first.count or 1
             if first.kind == RECORD:
-                while queue and queue[0].kind == RECORD and taken + queue[0].count <= self.batch_size:
+                limit = self.batch_size
+                while queue and queue[0].kind == RECORD and taken + queue[0].count <= limit:
                     job = queue.popleft()
                     jobs.append(job)
                     taken += job.count
@@ -415,10 +419,8 @@ class Writer:
     def _rollback(self) -> None:
         conn = self._conn
         if conn is not None and conn.in_transaction:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
 
     def _error(self, exc: sqlite3.Error) -> Perfect21Error:
         if isinstance(exc, sqlite3.IntegrityError):
@@ -440,10 +442,9 @@ class Writer:
             else:
                 by_loop.setdefault(job.loop, []).append(job)
         for loop, items in by_loop.items():
-            try:
+            # RuntimeError: the loop is closed, so nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_resolve, items)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
 
     def _fail(self, jobs: list[Job], error: Perfect21Error) -> None:
         for job in jobs:
@@ -529,5 +530,5 @@ class Writer:
         self._finish([job])
 
     def _close_index(self) -> None:
-        if self._dirty:
+        if self._dirty and self.index_on_close:
             self._index_until_done(deadline=time.monotonic() + CLOSE_INDEX_S, yield_to_jobs=False)
