@@ -268,3 +268,16 @@ def test_plan_record_option_stores_a_decision(client: httpx.Client) -> None:
                                          "options": {"record": True}}).json()
     decisions = client.get("/v1/decisions", params={"tag": "plan"}).json()["decisions"]
     assert plan["id"] in [d["links"]["workflow_id"] for d in decisions]
+
+
+def test_metrics_reflect_api_activity(client: httpx.Client) -> None:
+    """Plans (count and time) and finished runs show up in the Prometheus scrape."""
+    client.post("/v1/plan", json={"request": "add pagination to the orders API"})
+    started = client.post("/v1/runs", json={"profile": "local", "request": "add a README"})
+    wait_run(client, started.json()["id"])
+    text = client.get("/metrics").text
+    samples = {line.split(" ")[0]: float(line.split(" ")[-1]) for line in text.splitlines()
+               if line and not line.startswith("#")}
+    assert samples["perfect21_plans_generated_total"] >= 1
+    assert samples["perfect21_workflow_generation_seconds_count"] >= 1
+    assert any(k.startswith("perfect21_executor_tasks_total") for k in samples)

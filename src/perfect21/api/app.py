@@ -98,7 +98,9 @@ class _Service:
         self.monitor: Any = None
         self.decisions: Any = None
         self.decisions_problem = ""
-        self.runs = RunManager(config, dict(profiles), agents=self.planner.catalog.get)
+        self._record_plan: Any = None
+        self.runs = RunManager(config, dict(profiles), agents=self.planner.catalog.get,
+                               on_result=self.run_finished)
         self.started_at = time.time()
 
     # -- plans ------------------------------------------------------------------------------
@@ -137,6 +139,20 @@ class _Service:
         if self.monitor is not None:
             self.monitor.registry.inc(name, **labels)
 
+    def timed_plan(self, planner: Planner, request: str) -> Plan:
+        """Plan, and report the time to the KPIs (the PerformanceRegression alert reads it)."""
+        started = time.perf_counter()
+        plan = planner.plan(request)
+        if self._record_plan is not None:
+            self._record_plan(time.perf_counter() - started, self.monitor.registry)
+        return plan
+
+    def run_finished(self, result: Any, workers: int) -> None:
+        if self.monitor is not None:
+            from perfect21.monitor.hooks import record_run
+
+            record_run(result, workers=workers, registry=self.monitor.registry)
+
     def decisions_required(self) -> Any:
         if self.decisions is None:
             raise StoreError("the decision store is not available in this build")
@@ -149,9 +165,11 @@ class _Service:
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self, with_monitor: bool) -> None:
         if with_monitor:
+            from perfect21.monitor.hooks import record_plan
             from perfect21.monitor.runtime import Monitor
 
             self.monitor = Monitor.from_config(self.config)
+            self._record_plan = record_plan
             self.monitor.guard.register_cleanup(self.clear_caches)
             self.monitor.start()
             self.runs.admission = self.monitor.guard
@@ -270,10 +288,9 @@ class _FastLane:
         service = self.service
         try:
             service.check_capacity()
-            plan = service.planner.plan(parsed.request)
+            plan = service.timed_plan(service.planner, parsed.request)
         except Perfect21Error:
             return None
-        service.count("plans_generated_total")
         return service.plan_bytes(plan)
 
     async def _send(self, send: Any, body: bytes) -> None:
@@ -350,8 +367,7 @@ def _plan_routes(app: FastAPI, service: _Service) -> None:
               responses={200: {"description": "The plan, as `perfect21 plan --format json`"}})
     async def plan(body: PlanBody) -> Response:
         service.check_capacity()
-        result = service.planner_for(body.options).plan(body.request)
-        service.count("plans_generated_total")
+        result = service.timed_plan(service.planner_for(body.options), body.request)
         if body.options.record:
             await service.decisions_required().record_plan(result)
         if body.options.format != "json":
@@ -366,12 +382,11 @@ def _plan_routes(app: FastAPI, service: _Service) -> None:
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(body.requests):
             try:
-                result = planner.plan(item.request)
+                result = service.timed_plan(planner, item.request)
             except InputError as exc:
                 errors.append({"index": index, "input_id": item.id, "message": str(exc)})
                 continue
             plans.append({**result.to_dict(), "input_id": item.id})
-        service.count("plans_generated_total")
         return _json({"plans": plans, "errors": errors})
 
     @app.get("/v1/agents", tags=["agents"], summary="The agent catalog")

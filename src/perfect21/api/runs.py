@@ -103,13 +103,15 @@ class RunManager:
 
     def __init__(self, config: Config, profiles: dict[str, RunnerProfile], *,
                  agents: Callable[[str], AgentSpec | None] | None = None,
-                 admission: Any = None, max_active: int = 4, keep_finished: int = 32) -> None:
+                 admission: Any = None, max_active: int = 4, keep_finished: int = 32,
+                 on_result: Callable[[Any, int], None] | None = None) -> None:
         self.config = config
         self.profiles = profiles
         self.agents = agents
         self.admission = admission
         self.max_active = max_active
         self.keep_finished = keep_finished
+        self.on_result = on_result
         self.live: OrderedDict[str, LiveRun] = OrderedDict()
         self._store: Any = None
         self._limiter: asyncio.Semaphore | None = None
@@ -157,7 +159,7 @@ class RunManager:
             make_runner(profile.runner, profile.settings), settings=settings,
             store=self.store, agents=self.agents,
             gates=[parse_gate(g) for g in profile.gates], workdir=profile.workdir,
-            limiter=self._limiter, home=self.config.home)
+            limiter=self._limiter, home=self.config.home, admission=self.admission)
         executor.preflight(plan)  # a bad plan is a 422 now, not a failed run later
         run = LiveRun(new_run_id(), profile.name, executor)
         run.task = asyncio.create_task(self._drive(run, plan), name=f"run {run.run_id}")
@@ -171,6 +173,8 @@ class RunManager:
         try:
             result = await run.executor.run(plan, run_id=run.run_id)
             status = result.status.value
+            if self.on_result is not None:
+                self.on_result(result, run.executor.settings.workers)
         except asyncio.CancelledError:
             status = "interrupted"
             raise
