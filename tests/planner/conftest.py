@@ -29,12 +29,23 @@ def workdir(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def run_cli(workdir: Path) -> RunCli:
-    """Run ``python -m perfect21 ARGS`` in ``workdir`` with the test's PERFECT21_HOME/HOME.
+@pytest.fixture(scope="session")
+def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A PERFECT21_HOME shared by the CLI tests, so each test does not recompile the catalog.
 
-    The autouse ``isolated_home`` fixture has already pointed PERFECT21_HOME and HOME at
-    this test's temporary directory; the child inherits them.
+    Safe to share: the compiled catalog is keyed by the content of every agent file. Tests
+    about the catalog cache itself pass their own home (``env={"PERFECT21_HOME": ...}``).
+    """
+    return tmp_path_factory.mktemp("p21-shared-home")
+
+
+@pytest.fixture
+def run_cli(workdir: Path, shared_home: Path) -> RunCli:
+    """Run ``python -m perfect21 ARGS`` in ``workdir`` (an empty project directory).
+
+    HOME is this test's temporary directory (set by the autouse ``isolated_home`` fixture,
+    so there are no user agents unless the test writes some); PERFECT21_HOME is
+    ``shared_home`` unless ``env`` says otherwise.
     """
 
     def run(
@@ -46,6 +57,7 @@ def run_cli(workdir: Path) -> RunCli:
     ) -> subprocess.CompletedProcess[str]:
         full_env = dict(os.environ)
         full_env.pop("PYTHONHASHSEED", None)
+        full_env["PERFECT21_HOME"] = str(shared_home)
         if env:
             full_env.update(env)
         data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin

@@ -188,7 +188,8 @@ def test_catalog_cache_is_written_read_and_rebuilt_when_corrupt(
 ) -> None:
     """The compiled catalog is written under $PERFECT21_HOME/catalog/; a second process
     reads it instead of rebuilding; a corrupt cache file is ignored and rewritten."""
-    first = run_cli("plan", "add a button", "--format", "json")
+    own = {"PERFECT21_HOME": str(isolated_home)}
+    first = run_cli("plan", "add a button", "--format", "json", env=own)
     assert first.returncode == 0, first.stderr
     files = list((isolated_home / "catalog").glob("*.json"))
     assert len(files) == 1
@@ -198,11 +199,11 @@ def test_catalog_cache_is_written_read_and_rebuilt_when_corrupt(
     # Mark the cache: a process that reads it reports the marked version.
     cached["version"] = "cachedmarker"
     files[0].write_text(json.dumps(cached), encoding="utf-8")
-    second = run_cli("plan", "add a button", "--format", "json")
+    second = run_cli("plan", "add a button", "--format", "json", env=own)
     assert json.loads(second.stdout)["catalog_version"] == "cachedmarker"
     # Corrupt it: the next process ignores it, rebuilds and rewrites a valid file.
     files[0].write_bytes(b"\x00{not json")
-    third = run_cli("plan", "add a button", "--format", "json")
+    third = run_cli("plan", "add a button", "--format", "json", env=own)
     assert third.returncode == 0 and third.stderr == ""
     assert json.loads(third.stdout) == json.loads(first.stdout)
     assert json.loads(files[0].read_text(encoding="utf-8"))["version"] != "cachedmarker"
@@ -265,3 +266,21 @@ def test_yaml_error_line_number_is_the_file_line(tmp_path: Path) -> None:
     write_agent(mine, "flutter-dev", "Builds cross-platform mobile apps with Flutter.")
     catalog = load_catalog(user=False, extra_dirs=[mine], cache_dir=None)
     assert catalog.problems[0].reason.endswith("at line 3")
+
+
+@pytest.mark.xfail(strict=True, reason="the catalog cache key hashes agent file names, not "
+                   "their paths, so identical files elsewhere reuse the first paths")
+def test_cached_catalog_reports_this_projects_paths(tmp_path: Path) -> None:
+    """Two projects with identical agent files share a PERFECT21_HOME: each one's agent
+    sources and load problems name its own files, not the other project's."""
+    cache = tmp_path / "home" / "catalog"
+    sources = []
+    for project in ("p1", "p2"):
+        agents = tmp_path / project / ".claude" / "agents"
+        write_agent(agents, "x-agent", "Does x things.")
+        (agents / "broken.md").write_text("no front matter\n", encoding="utf-8")
+        catalog = load_catalog(project_dir=tmp_path / project, cache_dir=cache)
+        sources.append(catalog.require("x-agent").source)
+        assert [p.path for p in catalog.problems] == [str(agents / "broken.md")]
+    assert sources == [str(tmp_path / p / ".claude" / "agents" / "x-agent.md")
+                       for p in ("p1", "p2")]
