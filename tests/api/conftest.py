@@ -3,7 +3,7 @@
 ``server`` (session): the default server, a runner profile ``local`` (command line option)
 and ``toml-agent`` (``[runners.toml-agent]`` in perfect21.toml), both running ``agent.py``.
 ``secured_server`` (session): the same with a bearer token. ``limited_server`` (module): a
-rate limit of 1 request a second with a burst of 3.
+rate limit of one request every 2 s with a burst of 3.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def secured_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv, proc = start_server(tmp_path_factory.mktemp("api-limited"), env_extra={
-        "PERFECT21_API_RATE_LIMIT_PER_S": "1", "PERFECT21_API_RATE_BURST": "3"})
+        "PERFECT21_API_RATE_LIMIT_PER_S": "0.5", "PERFECT21_API_RATE_BURST": "3"})
     yield srv
     stop_server(proc)
 

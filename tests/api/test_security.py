@@ -58,7 +58,7 @@ def test_busy_port_is_a_clear_error(server: Server) -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after(limited_server: Server) -> None:
-    """Burst 3 at 1 request/s: quick requests beyond the burst get 429 + Retry-After, and
+    """Burst 3 at 0.5 request/s: quick requests beyond the burst get 429 + Retry-After, and
     waiting that long is enough to be served again."""
     import time
 
