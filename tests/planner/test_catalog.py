@@ -284,3 +284,16 @@ def test_cached_catalog_reports_this_projects_paths(tmp_path: Path) -> None:
         assert [p.path for p in catalog.problems] == [str(agents / "broken.md")]
     assert sources == [str(tmp_path / p / ".claude" / "agents" / "x-agent.md")
                        for p in ("p1", "p2")]
+
+
+@pytest.mark.xfail(strict=True, reason="index._key drops mixed-script keywords such as "
+                   "'用 go', 'java 服务', '组合式 api' (46 in the built-in catalog)")
+def test_every_builtin_keyword_can_match() -> None:
+    """Every keyword authored for a built-in agent becomes a key of the compiled index (a
+    keyword the scan can never match is dead weight that misleads the catalog's readers)."""
+    from perfect21.planner.index import _key
+
+    catalog = load_catalog(user=False, cache_dir=None)
+    dead = {a.name: [k for k in (*a.keywords, *a.keywords_zh) if not _key(k)]
+            for a in catalog.agents}
+    assert {name: terms for name, terms in dead.items() if terms} == {}
