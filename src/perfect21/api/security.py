@@ -131,7 +131,7 @@ class SecurityMiddleware:
                                    "too many requests; retry after the Retry-After seconds",
                                    ((b"retry-after", retry),))
                 return
-        if kind == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+        if kind == "http":
             length = _header(scope, b"content-length")
             if length is not None:
                 if not length.isdigit() or int(length) > self.max_body:
