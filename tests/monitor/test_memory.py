@@ -259,14 +259,19 @@ def test_for_limit_from_config() -> None:
 
 
 def test_cooldown_backs_off_when_cleanup_does_not_help() -> None:
-    """RSS stuck above soft: clean-ups get further apart (no thrashing); back under soft,
-    the cool-down returns to its base value."""
+    """RSS stuck above soft and nothing left to free: clean-ups get further apart (no
+    thrashing); back under soft, the cool-down returns to its base value."""
     clock = [0.0]
     rss = [100.0]
     calls: list[float] = []
+
+    def nothing_to_free() -> int:
+        calls.append(clock[0])
+        return 0
+
     guard = MemoryGuard(soft_limit_mb=90, hard_limit_mb=200, sampler=lambda: rss[0],
                         cleanup_cooldown_s=1.0)  # fmt: skip
-    guard.register_cleanup(lambda: calls.append(clock[0]))
+    guard.register_cleanup(nothing_to_free)
     import perfect21.monitor.memory as memory
 
     real = memory.time.monotonic
@@ -307,3 +312,29 @@ def test_no_backoff_near_the_hard_limit() -> None:
     finally:
         memory.time.monotonic = real  # type: ignore[assignment]
     assert len(calls) == 20 and guard.accepting
+
+
+def test_no_backoff_while_callbacks_still_free_something() -> None:
+    """Caches that refill between rounds are cleared at the base cool-down (a callback that
+    returns a count > 0, or nothing, has freed something)."""
+    import perfect21.monitor.memory as memory
+
+    clock = [0.0]
+    calls: list[float] = []
+
+    def trim() -> int:
+        calls.append(clock[0])
+        return 10
+
+    guard = MemoryGuard(soft_limit_mb=80, hard_limit_mb=200, sampler=lambda: 100.0,
+                        cleanup_cooldown_s=1.0)  # fmt: skip
+    guard.register_cleanup(trim)
+    real = memory.time.monotonic
+    memory.time.monotonic = lambda: clock[0]  # type: ignore[assignment]
+    try:
+        for step in range(10):
+            clock[0] = float(step)
+            guard.sample()
+    finally:
+        memory.time.monotonic = real  # type: ignore[assignment]
+    assert len(calls) == 10

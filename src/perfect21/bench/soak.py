@@ -46,6 +46,7 @@ ROUNDS = 20
 DISTINCT_REQUESTS = 50_000
 TARGET_PEAK_MB = 120.0
 TARGET_GROWTH_MB = 1.0
+STALL_S = 60.0  # new work refused this long: the run stops and says so
 
 _VERBS = ("implement", "add", "fix", "refactor", "optimise", "document", "test", "migrate")
 _THINGS = ("user login", "payment checkout", "search page", "REST API", "data pipeline",
@@ -166,7 +167,7 @@ class Workload:
                 try:
                     self.guard.check_capacity()
                 except CapacityError:
-                    await self.guard.wait_for_capacity()
+                    await self.guard.wait_for_capacity(timeout=STALL_S)
             i = int(DISTINCT_REQUESTS ** self.rng.random()) - 1  # skewed: caches matter
             request = request_for(i)
             start = time.perf_counter()
@@ -258,6 +259,8 @@ def run_workload(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _run_workload(spec: dict[str, Any]) -> dict[str, Any]:
+    from perfect21._errors import CapacityError
+
     wl = Workload(spec)
     start_rss = rss_now_mb()
     wl.setup()
@@ -267,12 +270,22 @@ async def _run_workload(spec: dict[str, Any]) -> dict[str, Any]:
     mid_rss = end_rss = 0.0
     runs_at = {int(ROUNDS * (k + 0.5) / spec["runs"]) for k in range(spec["runs"])}
     began = time.perf_counter()
+    stalled = ""
     with tempfile.TemporaryDirectory(prefix="p21-soak-work-") as work:
         for round_no in range(ROUNDS):
-            await wl.plans(_share(spec["plans"], round_no))
-            wl.record_decisions(_share(spec["decisions"], round_no))
-            if round_no in runs_at:
-                await wl.workflow(spec["tasks"], Path(work))
+            try:
+                await wl.plans(_share(spec["plans"], round_no))
+                wl.record_decisions(_share(spec["decisions"], round_no))
+                if round_no in runs_at:
+                    await asyncio.wait_for(wl.workflow(spec["tasks"], Path(work)), 2 * STALL_S)
+            except (CapacityError, TimeoutError):
+                stalled = (
+                    f"stopped in round {round_no + 1}: new work was refused for over "
+                    f"{STALL_S:g} s (RSS {rss_now_mb():.1f} MiB stayed over the hard limit "
+                    "although clean-ups ran)"
+                )
+                wl.notes.append(f"{spec.get('label', 'soak')} run {stalled}")
+                break
             gc.collect()
             rss = rss_now_mb()
             timeline.append(round(rss, 2))
@@ -307,6 +320,7 @@ async def _run_workload(spec: dict[str, Any]) -> dict[str, Any]:
         "kpis": kpis,
         "done": wl.done,
         "seconds": round(time.perf_counter() - began, 1),
+        "stalled": stalled,
         "notes": wl.notes,
     }
 
@@ -427,6 +441,7 @@ def command(
         "limit_mb": limit_mb,
         "limited_cleanups": limited["cleanups"],
         "limited_refused": limited["refused"],
+        "limited_stalled": limited["stalled"],
         "limit_reached": limited["cleanups"] > 0,
         "scale": factor,
         "scaled_down": factor < 1.0,
@@ -436,6 +451,7 @@ def command(
             "peak_rss_mb": free["peak_rss_mb"] <= TARGET_PEAK_MB,
             "growth_last_half_mb": free["growth_last_half_mb"] <= TARGET_GROWTH_MB,
             "limited_under_limit": limited["peak_rss_mb"] <= limit_mb,
+            "limited_completed": not limited["stalled"],
         },
         "unlimited": free,
         "limited": limited,
@@ -454,7 +470,8 @@ def command(
                f"{TARGET_GROWTH_MB:g}: {verdict}")  # fmt: skip
     click.echo(f"  limited peak RSS  {limited['peak_rss_mb']:8.1f} MiB  limit {limit_mb:g}: "
                f"{'under' if ok['limited_under_limit'] else 'OVER'}; "
-               f"{limited['cleanups']} clean-ups, {limited['refused']} refusals")  # fmt: skip
+               f"{limited['cleanups']} clean-ups, {limited['refused']} refusals"
+               f"{'' if ok['limited_completed'] else ', STALLED (see notes)'}")  # fmt: skip
     k = free["kpis"]
     click.echo(f"  KPIs (unlimited): plan p50 {k['plan_p50_ms']} ms, p95 {k['plan_p95_ms']} ms;"
                f" L1 hit ratio {k['l1_hit_ratio']}; parallel efficiency "
