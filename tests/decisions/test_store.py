@@ -181,3 +181,15 @@ async def test_cancelled_caller_does_not_break_the_batch(db_path: Path) -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert (await store.stats())["total"] in (5, 6)  # the write may have happened
+
+
+def test_a_row_edited_by_hand_is_a_clear_error(store: SyncDecisionStore, db_path: Path) -> None:
+    store.record(Decision(title="x"))
+    conn = sqlite3.connect(db_path)
+    with conn:
+        conn.execute("UPDATE decisions SET extra = 'garbage'")
+    conn.close()
+    with pytest.raises(StoreError, match="ADR-0001 is unreadable"):
+        store.get(1)
+    with pytest.raises(StoreError, match="ADR-0001 is unreadable"):
+        store.list()

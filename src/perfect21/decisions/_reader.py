@@ -115,11 +115,24 @@ class Reader:
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path, self.busy_timeout_s) from None
 
+    def _decisions(self, sql: str, args: list[Any]) -> list[Decision]:
+        return [self._decision(row) for row in self._run(sql, args)]
+
+    def _decision(self, row: Any) -> Decision:
+        try:
+            return _schema.decision_from_row(row)
+        except (ValueError, KeyError, TypeError):
+            raise StoreError(
+                f"{self.path}: {format_number(row[0])} is unreadable (a malformed row; "
+                "was the file edited by hand?)"
+            ) from None
+
     def get(self, ref: str | int) -> Decision:
         try:
-            return _schema.decision_from_row(resolve(self.conn, ref))
+            row = resolve(self.conn, ref)
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path, self.busy_timeout_s) from None
+        return self._decision(row)
 
     def list(
         self,
@@ -152,7 +165,7 @@ class Reader:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY number {'ASC' if oldest_first else 'DESC'} LIMIT ?"
         args.append(_limit(limit))
-        return [_schema.decision_from_row(row) for row in self._run(sql, args)]
+        return self._decisions(sql, args)
 
     def search(
         self, query: str, *, limit: int = 20, status: Status | str | None = None
@@ -174,7 +187,7 @@ class Reader:
             args.append(Status.parse(status).value)
         sql += " ORDER BY decisions_fts.rowid DESC LIMIT ?"
         args.append(_limit(limit))
-        return [_schema.decision_from_row(row) for row in self._run(sql, args)]
+        return self._decisions(sql, args)
 
     def index_state(self) -> tuple[int, int]:
         """``(indexed_upto, highest number)``: search lags while the first is smaller."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from perfect21._sqlite import Migration
 from perfect21.decisions._search import document
-from perfect21.decisions.models import Decision, Links, Option, Status
+from perfect21.decisions.models import Decision, Links, Option, Status, trusted
 
 __all__ = [
     "COLUMNS",
@@ -80,6 +80,7 @@ SELECT_SQL = f"SELECT {COLUMNS} FROM decisions"
 #   links   = supersedes FS superseded_by FS workflow_id FS run_id FS related ("" if none)
 FS, GS, RS, US = "\x1c", "\x1d", "\x1e", "\x1f"
 _EMPTY: tuple[str, ...] = ()
+_NO_LINKS = Links()
 
 
 def extra_of(d: Decision) -> str:
@@ -107,28 +108,30 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(text.split(US)) if text else _EMPTY
 
 
-def parse_extra(text: str) -> dict[str, Any]:
-    """The fields stored in ``extra`` (inverse of :func:`extra_of`)."""
+def parse_extra(text: str) -> tuple[Any, ...]:
+    """``(options, consequences, deciders, agents, tags, links)`` from ``extra``.
+
+    The inverse of :func:`extra_of`; the values were validated when written.
+    """
     options, consequences, deciders, agents, tags, links = text.split(RS)
-    out: dict[str, Any] = {
-        "options": tuple(
-            Option(*(name, _split(pros), _split(cons)))
+    return (
+        tuple(
+            trusted(Option, name, _split(pros), _split(cons))
             for name, pros, cons in (o.split(FS) for o in options.split(GS))
         )
         if options
-        else (),
-        "consequences": _split(consequences),
-        "deciders": _split(deciders),
-        "agents": _split(agents),
-        "tags": _split(tags),
-        "links": Links(),
-    }
-    if links:
-        supersedes, superseded_by, workflow_id, run_id, related = links.split(FS)
-        out["links"] = Links(
-            _split(supersedes), superseded_by, workflow_id, run_id, _split(related)
-        )
-    return out
+        else _EMPTY,
+        _split(consequences),
+        _split(deciders),
+        _split(agents),
+        _split(tags),
+        _links(links) if links else _NO_LINKS,
+    )
+
+
+def _links(text: str) -> Links:
+    supersedes, superseded_by, workflow_id, run_id, related = text.split(FS)
+    return trusted(Links, _split(supersedes), superseded_by, workflow_id, run_id, _split(related))
 
 
 def row_of(
@@ -152,21 +155,17 @@ def row_of(
 
 
 def decision_from_row(row: Sequence[Any]) -> Decision:
+    """The :class:`Decision` of a ``decisions`` row (``COLUMNS`` order)."""
     (number, id_, title, status, context, decision, rationale, extra, created, updated,
      legacy_id, _key) = row  # fmt: skip
-    return Decision(
-        number=number,
-        id=id_,
-        title=title,
-        status=Status(status),
-        context=context,
-        decision=decision,
-        rationale=rationale,
-        legacy_id=legacy_id or "",
-        created=created,
-        updated=updated,
-        **parse_extra(extra),
-    )
+    options, consequences, deciders, agents, tags, links = parse_extra(extra)
+    return trusted(
+        Decision, title, context, decision, rationale, _STATUS[status], options, consequences,
+        deciders, agents, tags, links, legacy_id or "", id_, number, created, updated,
+    )  # fmt: skip
+
+
+_STATUS = {s.value: s for s in Status}
 
 
 def search_rows(rows: Iterable[Sequence[Any]]) -> list[tuple[int, str, str]]:

@@ -30,6 +30,7 @@ __all__ = ["compile_query", "document"]
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 _RUN = re.compile(f"[{_CJK}]+|[^\\W_{_CJK}]+")
 _CJK_RUN = re.compile(f"[{_CJK}]+")
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
 # Camel-case / digit boundaries inside a word: PostgreSQL -> Postgre|SQL, OAuth2 -> O|Auth|2.
 _FRAGMENT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
@@ -39,30 +40,32 @@ MAX_TERMS = 16
 def _bigrams(run: str) -> list[str]:
     if len(run) == 1:
         return [run]
-    return [run[i : i + 2] for i in range(len(run) - 1)]
+    return list(map(str.__add__, run, run[1:]))
 
 
 def document(*texts: str) -> tuple[str, str]:
-    """The ``(body, parts)`` columns to index for the given texts."""
-    body: list[str] = []
+    """The ``(body, parts)`` columns to index for the given texts.
+
+    Only CJK runs are rewritten (into bigrams); FTS5's tokenizer handles the rest itself.
+    """
+    text = "\n".join(texts)
     parts: list[str] = []
-    for text in texts:
-        if not text:
-            continue
-        for match in _RUN.finditer(text):
-            run = match.group(0)
-            if _CJK_RUN.fullmatch(run):
-                body.extend(_bigrams(run))
-                if len(run) > 1:
-                    parts.append(run[-1])
-            else:
-                body.append(run)
-                if not run.isascii() or run.islower() or run.isdigit():
-                    continue
-                fragments = _FRAGMENT.findall(run)
-                if len(fragments) > 1:
-                    parts.extend(fragments[1:])
-    return " ".join(body), " ".join(parts)
+
+    def bigrams(match: re.Match[str]) -> str:
+        run = match.group(0)
+        if len(run) == 1:
+            return f" {run} "
+        parts.append(run[-1])
+        return " " + " ".join(map(str.__add__, run, run[1:])) + " "
+
+    body = _CJK_RUN.sub(bigrams, text)
+    for word in _ASCII_WORD.findall(text):
+        if word[1:].islower() or word.islower() or word.isdigit():
+            continue  # "word", "Word", "2025": no inner boundary
+        fragments = _FRAGMENT.findall(word)
+        if len(fragments) > 1:
+            parts.extend(fragments[1:])
+    return body, " ".join(parts)
 
 
 def _term_query(term: str) -> str | None:

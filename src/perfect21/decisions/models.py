@@ -12,11 +12,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from perfect21._errors import ValidationError
 
-__all__ = ["LIMITS", "Decision", "Links", "Option", "Status", "format_number", "utc_now"]
+__all__ = [
+    "LIMITS",
+    "Decision",
+    "Links",
+    "Option",
+    "Status",
+    "format_number",
+    "trusted",
+    "utc_now",
+]
 
 # One place for every size limit; error messages quote them.
 LIMITS: Mapping[str, int] = {
@@ -321,3 +330,23 @@ def _tags(value: Any) -> tuple[str, ...]:
     if len(set(tags)) != len(tags):
         tags = tuple(dict.fromkeys(tags))
     return tags
+
+
+_T = TypeVar("_T", Decision, Option, Links)
+_SETTERS: dict[type, tuple[Any, ...]] = {
+    cls: tuple(cls.__dict__[name].__set__ for name in cls.__dataclass_fields__)
+    for cls in (Decision, Option, Links)
+}
+
+
+def trusted(cls: type[_T], *values: Any) -> _T:
+    """An instance from values in field order, *without* validation.
+
+    Only for values that were validated before: rows the store wrote, copies of a valid
+    value with store-assigned fields. Building a :class:`Decision` this way costs ~2 µs
+    instead of ~20 µs, which is most of a search's time.
+    """
+    obj = object.__new__(cls)
+    for set_field, value in zip(_SETTERS[cls], values, strict=True):
+        set_field(obj, value)
+    return obj

@@ -11,6 +11,7 @@ synchronous store) starts without it.
 from __future__ import annotations
 
 import builtins
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +24,7 @@ from perfect21._errors import StoreError, ValidationError
 from perfect21._sqlite import migrate, translate_error
 from perfect21.decisions import _schema
 from perfect21.decisions._reader import Reader, open_connection, supersede_operation
-from perfect21.decisions.models import Decision, Status
+from perfect21.decisions.models import Decision, Status, trusted
 from perfect21.decisions.writer import FLUSH_INDEX, OPERATION, RECORD, Job, Writer, Written
 
 if TYPE_CHECKING:
@@ -55,18 +56,18 @@ class ImportResult:
 
 
 def _stored(d: Decision, written: Written, index: int, number: int) -> Decision:
-    """``d`` as stored: with its id, number and timestamps (no re-validation)."""
-    new = object.__new__(Decision)
-    for name in _FIELDS:
-        object.__setattr__(new, name, getattr(d, name))
-    object.__setattr__(new, "id", d.id or written.ids[index])
-    object.__setattr__(new, "number", number)
-    object.__setattr__(new, "created", d.created or written.now)
-    object.__setattr__(new, "updated", d.updated or written.now)
-    return new
+    """``d`` as stored: with its id, number and timestamps (copied, not re-validated)."""
+    values = list(_GET_ALL(d))
+    values[_ID] = d.id or written.ids[index]
+    values[_NUMBER] = number
+    values[_CREATED] = d.created or written.now
+    values[_UPDATED] = d.updated or written.now
+    return trusted(Decision, *values)
 
 
 _FIELDS = tuple(Decision.__dataclass_fields__)
+_GET_ALL = operator.attrgetter(*_FIELDS)
+_ID, _NUMBER, _CREATED, _UPDATED = map(_FIELDS.index, ("id", "number", "created", "updated"))
 
 
 def _ids_of(items: Sequence[Decision], written: Written) -> list[str]:
