@@ -438,3 +438,13 @@ async def test_unknown_run_is_not_found(isolated_home: Path, workdir: Path) -> N
 
     with RunStore(isolated_home) as store, pytest.raises(NotFoundError, match="not found"):
         await _executor(Recorder(), store=store, workdir=workdir).resume("r-missing")
+
+
+async def test_two_resumes_cannot_claim_the_same_run(workdir: Path, isolated_home: Path) -> None:
+    with RunStore(isolated_home) as store:
+        rec = Recorder(cost=1.0)
+        result = await _executor(rec, store=store, workdir=workdir, workers=1,
+                                 max_cost_usd=1.0).run(make_plan([["a", "b"]]))
+        stale = store.get_run(result.run_id)
+        assert store.mark_resumed(stale)
+        assert not store.mark_resumed(stale)  # the second claimant read the same state

@@ -368,8 +368,9 @@ class LocalExecutor:
             raise ExecutionError(f"run {run_id} is still running (executor pid "
                                  f"{run.executor_pid}); stop it first")
         self.preflight(run.plan)
+        if not self.store.mark_resumed(run):
+            raise ExecutionError(f"run {run_id} was resumed by another process just now")
         killed = self._kill_orphans(run_id)
-        self.store.mark_resumed(run_id)
         records: dict[str, TaskRecord] = {}
         for record in run.tasks:
             if record.status is not TaskStatus.SUCCEEDED:

@@ -238,10 +238,23 @@ class RunStore:
             self._write("UPDATE runs SET status = ?, error = ?, updated_at = ?, cost_usd = ?"
                         " WHERE id = ?", (status.value, error, time.time(), cost_usd, run_id))
 
-    def mark_resumed(self, run_id: str) -> None:
-        self._write("UPDATE runs SET status = ?, resumes = resumes + 1, executor_pid = ?,"
-                    " error = '', updated_at = ? WHERE id = ?",
-                    (RunStatus.RUNNING.value, os.getpid(), time.time(), run_id))
+    def mark_resumed(self, run: RunRecord) -> bool:
+        """Claim ``run`` for this process; False if another resume claimed it first.
+
+        A compare-and-set on (status, executor pid) as read, so two concurrent resumes
+        cannot both run the same tasks.
+        """
+        try:
+            with transaction(self._conn):
+                cur = self._conn.execute(
+                    "UPDATE runs SET status = ?, resumes = resumes + 1, executor_pid = ?,"
+                    " error = '', updated_at = ? WHERE id = ? AND status = ?"
+                    " AND executor_pid IS ?",
+                    (RunStatus.RUNNING.value, os.getpid(), time.time(), run.id,
+                     run.status.value, run.executor_pid))
+                return cur.rowcount == 1
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path, self._timeout) from None
 
     def task_started(self, run_id: str, task_id: str, *, started_at: float,
                      prompt_path: str) -> None:
