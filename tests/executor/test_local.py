@@ -128,8 +128,8 @@ async def test_idle_workers_steal_queued_work_and_every_steal_is_an_event(
         assert event.data["victim"] != event.worker
         assert event.data["victim_occupancy"] >= 1.5 * event.data["cost"]
         assert "occ_thief" in event.data["rule"]
-    # The long task's worker did not also run the short ones queued behind it.
-    assert rec.spans["t0"][1] - min(s for s, _ in rec.spans.values()) < 0.45
+    # The short tasks queued behind the long one were all taken by the other worker.
+    assert all(worker != started["t0"] for tid, worker in started.items() if tid != "t0")
 
 
 async def test_retry_with_backoff_then_success(workdir: Path) -> None:
