@@ -111,3 +111,45 @@ def test_preflight_reports_missing_executable(tmp_path: Path) -> None:
     profile = parse_profile_option("x=no-such-binary-p21 {agent}", cwd=tmp_path)
     with pytest.raises(ConfigError, match="runner profile 'x'"):
         profile.preflight()
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def get_extra_info(self, name: str) -> str:
+        return f"info:{name}"
+
+
+async def test_coalescing_transport_joins_one_loop_step() -> None:
+    """Head and body written in one step leave in one write; a lone write is flushed one
+    step later; close() flushes first; other attributes reach the real transport."""
+    import asyncio
+
+    from perfect21.api.server import CoalescingTransport
+
+    real = FakeTransport()
+    transport = CoalescingTransport(real, asyncio.get_running_loop())
+    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport.write(b"")
+    transport.write(b"body")
+    assert real.writes == []
+    await asyncio.sleep(0)
+    assert real.writes == [b"HTTP/1.1 200 OK\r\n\r\nbody"]
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    await asyncio.sleep(0)
+    assert real.writes[-1] == b"HTTP/1.1 100 Continue\r\n\r\n"
+    transport.write(b"last")
+    transport.close()
+    assert real.writes[-1] == b"last" and real.closed
+    assert transport.get_extra_info("peername") == "info:peername"

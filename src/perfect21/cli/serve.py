@@ -62,6 +62,7 @@ def serve(host: str | None, port: int | None, runner_profiles: tuple[str, ...],
     import uvicorn
 
     from perfect21.api.app import create_app
+    from perfect21.api.server import CoalescingHttpToolsProtocol
 
     sock = _listen(config.api_host, config.api_port)
     app = create_app(config, runner_profiles=profiles)
@@ -72,7 +73,7 @@ def serve(host: str | None, port: int | None, runner_profiles: tuple[str, ...],
                f"auth: {'bearer token' if config.api_token else 'off'})")
     server = uvicorn.Server(uvicorn.Config(
         app, host=config.api_host, port=config.api_port, log_level=log_level,
-        access_log=False, server_header=False, loop="uvloop", http="httptools",
+        access_log=False, server_header=False, loop="uvloop", http=CoalescingHttpToolsProtocol,
         limit_concurrency=1000, backlog=2048, timeout_graceful_shutdown=10,
         ws_max_size=64 * 1024))
     server.run(sockets=[sock])
