@@ -193,3 +193,24 @@ def test_a_row_edited_by_hand_is_a_clear_error(store: SyncDecisionStore, db_path
         store.get(1)
     with pytest.raises(StoreError, match="ADR-0001 is unreadable"):
         store.list()
+
+
+def test_writer_survives_a_job_that_breaks_it(db_path: Path) -> None:
+    """A job that fails outside SQLite (here: not a Decision) fails alone; no caller hangs."""
+    from perfect21.decisions.writer import RECORD, Job, Writer
+
+    writer = Writer(db_path)
+    writer.start()
+    try:
+        good = Job(RECORD, [Decision(title="fine")])
+        bad = Job(RECORD, [object()])  # type: ignore[list-item]
+        writer.submit(bad)
+        writer.submit(good)
+        with pytest.raises(StoreError):
+            bad.wait()
+        assert good.wait().first == 1
+        after = Job(RECORD, [Decision(title="after")])
+        writer.submit(after)
+        assert after.wait().first == 2
+    finally:
+        writer.close()

@@ -118,6 +118,24 @@ def _rate(n: int, seconds: float) -> float:
     return n / seconds if seconds > 0 else float("inf")
 
 
+class _Clock:
+    """Wall time and this process's CPU time (all threads) since it was made."""
+
+    __slots__ = ("cpu", "wall")
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = time.process_time()
+
+    def result(self, n: int) -> tuple[float, float]:
+        """``(records per second, CPU µs per record)``."""
+        wall, cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+        return _rate(n, wall), cpu / max(n, 1) * 1e6
+
+
+Result = tuple[float, float]
+
+
 # ------------------------------------------------------------------------ raw sqlite3 ceiling
 def _raw_rows(
     decisions: Sequence[Decision],
@@ -132,17 +150,17 @@ def _raw_rows(
 
 def _ceiling(
     path: Path, rows: list[tuple[Any, ...]], tags: list[list[tuple[str, int]]], batch: int
-) -> float:
+) -> Result:
     conn = connect(path, synchronous="FULL")
     migrate(conn, _schema.MIGRATIONS)
     try:
-        start = time.perf_counter()
+        clock = _Clock()
         for k in range(0, len(rows), batch):
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_schema.INSERT_SQL, rows[k : k + batch])
             conn.executemany(_schema.INSERT_TAG_SQL, [t for ts in tags[k : k + batch] for t in ts])
             conn.execute("COMMIT")
-        return _rate(len(rows), time.perf_counter() - start)
+        return clock.result(len(rows))
     finally:
         conn.close()
 
@@ -155,23 +173,25 @@ def _open(path: Path) -> DecisionStore:
 
 async def _store_batched(
     path: Path, decisions: Sequence[Decision], batch: int, index: dict[str, float] | None = None
-) -> float:
+) -> Result:
     """Ingest rate; with ``index``, also time the search index catching up afterwards."""
     async with _open(path) as store:
-        start = time.perf_counter()
+        clock = _Clock()
         for k in range(0, len(decisions), batch):
             await store.record_many(decisions[k : k + batch])
-        rate = _rate(len(decisions), time.perf_counter() - start)
+        result = clock.result(len(decisions))
         if index is not None:
             before = (await store.stats())["search_backlog"]
             start = time.perf_counter()
             await store.wait_indexed()
             index["records"] = before
             index["rate"] = _rate(before, time.perf_counter() - start)
-        return rate
+        return result
 
 
-async def _store_concurrent(path: Path, decisions: Sequence[Decision], producers: int) -> float:
+async def _store_concurrent(
+    path: Path, decisions: Sequence[Decision], producers: int
+) -> Result:
     async with _open(path) as store:
         share = len(decisions) // producers
 
@@ -179,19 +199,19 @@ async def _store_concurrent(path: Path, decisions: Sequence[Decision], producers
             for d in items:
                 await store.record(d)
 
-        start = time.perf_counter()
+        clock = _Clock()
         await asyncio.gather(
             *(producer(decisions[p * share : (p + 1) * share]) for p in range(producers))
         )
-        return _rate(share * producers, time.perf_counter() - start)
+        return clock.result(share * producers)
 
 
-async def _store_sequential(path: Path, decisions: Sequence[Decision]) -> float:
+async def _store_sequential(path: Path, decisions: Sequence[Decision]) -> Result:
     async with _open(path) as store:
-        start = time.perf_counter()
+        clock = _Clock()
         for d in decisions:
             await store.record(d)
-        return _rate(len(decisions), time.perf_counter() - start)
+        return clock.result(len(decisions))
 
 
 def _naive(path: Path, decisions: Sequence[Decision], budget_s: float) -> tuple[float, int]:
@@ -251,9 +271,11 @@ def measure(
     config = load_config()
     root = Path(tempfile.mkdtemp(prefix="p21-bench-decisions-", dir=directory))
     samples: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
 
-    def keep(name: str, value: float) -> None:
-        samples.setdefault(name, []).append(round(value))
+    def keep(name: str, result: Result) -> None:
+        samples.setdefault(name, []).append(round(result[0]))
+        cpu.setdefault(name, []).append(round(result[1], 2))
 
     def fresh(name: str) -> Path:
         folder = root / name
@@ -297,6 +319,7 @@ def measure(
         shutil.rmtree(root, ignore_errors=True)
 
     best = {name: max(values) for name, values in samples.items()}
+    cpu_best = {name: min(values) for name, values in cpu.items()}
     report: dict[str, Any] = {
         "batched_ops_per_s": best["batched"],
         "ceiling_ops_per_s": best["ceiling"],
@@ -316,6 +339,13 @@ def measure(
     report["concurrent_vs_ceiling"] = round(best["concurrent"] / best["ceiling"], 3)
     report["sequential_vs_ceiling"] = round(best["sequential"] / best["sequential_ceiling"], 3)
     report["batched_vs_naive"] = round(best["batched"] / max(naive_rate, 1e-9), 1)
+    # CPU time per record (all threads of this process): steadier than wall time when the
+    # machine is shared. The ceiling's rows were serialised before its clock started.
+    for name, value in cpu_best.items():
+        report[f"{name}_cpu_us"] = value
+    for case, ceiling in (("seed", "seed_ceiling"), ("batched", "ceiling"),
+                          ("sequential", "sequential_ceiling")):  # fmt: skip
+        report[f"{case}_vs_ceiling_cpu"] = round(cpu_best[ceiling] / cpu_best[case], 3)
     report["targets"] = TARGETS
     report["targets_met"] = {
         "batched_ops_per_s": report["batched_ops_per_s"] >= TARGETS["batched_ops_per_s"],
@@ -325,6 +355,7 @@ def measure(
         "search_p95_ms": report["search_p95_ms"] <= TARGETS["search_p95_ms"],
     }
     report["samples"] = samples
+    report["cpu_samples_us"] = cpu
     report["settings"] = {
         "records": records, "seed_records": seed_records, "seed_batch": 100, "batch": 1000,
         "concurrent_records": concurrent_records, "producers": producers,
@@ -345,11 +376,12 @@ def _text(r: dict[str, Any]) -> str:
 
     met = r["targets_met"].items()
     lines = [
-        "decision store (synchronous=FULL)        store      raw sqlite3 ceiling    ratio",
+        "decision store (synchronous=FULL)        store      raw sqlite3 ceiling    ratio"
+        "   (CPU µs/record: store / ceiling)",
         f"  seed: 10k in batches of 100   {n('seed_ops_per_s')}  {n('seed_ceiling_ops_per_s')}"
-        f"    {r['seed_vs_ceiling']:.0%}",
+        f"    {r['seed_vs_ceiling']:.0%}       {r['seed_cpu_us']} / {r['seed_ceiling_cpu_us']}",
         f"  batched: batches of 1,000     {n('batched_ops_per_s')}  {n('ceiling_ops_per_s')}"
-        f"    {r['batched_vs_ceiling']:.0%}",
+        f"    {r['batched_vs_ceiling']:.0%}       {r['batched_cpu_us']} / {r['ceiling_cpu_us']}",
         f"  {r['settings']['producers']} concurrent producers      "
         f"{n('concurrent_ops_per_s')}  {n('ceiling_ops_per_s')}    "
         f"{r['concurrent_vs_ceiling']:.0%}",

@@ -375,7 +375,7 @@ class DecisionStore:
         if writer is not None:
             await asyncio.to_thread(writer.close)
         if pool is not None:
-            pool.shutdown(wait=True)
+            await asyncio.to_thread(pool.shutdown, wait=True)
         with self._readers_lock:
             readers, self._readers = self._readers, []
         for reader in readers:

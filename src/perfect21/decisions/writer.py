@@ -64,8 +64,8 @@ class Written:
 class Job:
     """One request to the writer. Completed by ``finish``; awaited via a future or a lock."""
 
-    __slots__ = ("count", "error", "fn", "future", "items", "keys", "kind", "lock", "loop",
-                 "result")  # fmt: skip
+    __slots__ = ("count", "done", "error", "fn", "future", "items", "keys", "kind", "lock",
+                 "loop", "result")  # fmt: skip
 
     def __init__(
         self,
@@ -86,6 +86,7 @@ class Job:
         self.future = future
         self.result: Any = None
         self.error: BaseException | None = None
+        self.done = False
         self.lock: Any = None
         if loop is None:
             self.lock = threading.Lock()
@@ -193,6 +194,7 @@ class Writer:
         self._index_due = 0.0  # when the idle writer indexes next
         self._next_forced = 0.0
         self.index_error: str = ""
+        self.indexed_upto = 0
         self.commits = 0
         self.records = 0
 
@@ -333,9 +335,14 @@ class Writer:
                 self._flush_index(jobs[0])
         except Exception as exc:  # not an SQLite error: a bad job; fail it, keep serving
             self._rollback()
-            unfinished = [job for job in jobs if job.result is None and job.error is None]
-            error = exc if isinstance(exc, Perfect21Error) else StoreError(f"{exc!r}")
-            self._fail(unfinished, error)
+            pending = [job for job in jobs if not job.done]
+            if len(pending) > 1:  # find the culprit: the others still commit
+                for job in pending:
+                    job.result = job.error = None
+                    self._process([job])
+            else:
+                error = exc if isinstance(exc, Perfect21Error) else StoreError(f"{exc!r}")
+                self._fail(pending, error)
         self._index_due = time.monotonic() + QUIET_S
 
     # -- records ----------------------------------------------------------------------------
@@ -434,6 +441,7 @@ class Writer:
         """Tell every caller: sync callers directly, each event loop with one wake-up."""
         by_loop: dict[Any, list[Job]] = {}
         for job in jobs:
+            job.done = True
             error = job.error
             if error is not None and len(jobs) > 1:
                 job.error = _copy_error(error)
@@ -454,7 +462,7 @@ class Writer:
 
     # -- search index -----------------------------------------------------------------------
     def _index_step(self) -> bool:
-        """Index up to ``INDEX_CHUNK`` records; True if more are waiting."""
+        """Index up to ``INDEX_CHUNK`` records; True if more may be waiting."""
         conn = self._conn
         assert conn is not None
         # The index can be rebuilt from the table, so its commits need no fsync; the next
@@ -472,8 +480,10 @@ class Writer:
                     "INSERT INTO decisions_fts (rowid, body, parts) VALUES (?, ?, ?)",
                     _schema.search_rows(rows),
                 )
-                conn.execute("UPDATE search_state SET indexed_upto = ?", (rows[-1][0],))
+                upto = rows[-1][0]
+                conn.execute("UPDATE search_state SET indexed_upto = ?", (upto,))
             conn.execute("COMMIT")
+            self.indexed_upto = upto
         except sqlite3.Error as exc:
             self._rollback()
             self.index_error = str(translate_error(exc, self.path, self.busy_timeout_s))
@@ -518,13 +528,19 @@ class Writer:
             self._dirty = False
 
     def _flush_index(self, job: Job) -> None:
-        """Index every record committed so far (``wait_indexed``)."""
+        """Index every record committed before this request (``wait_indexed``).
+
+        Records other processes commit meanwhile are left to the normal schedule, so a
+        flush ends even while they keep writing.
+        """
         conn = self._conn
         assert conn is not None
         try:
-            while self._index_step():
+            (target,) = conn.execute("SELECT coalesce(max(number), 0) FROM decisions").fetchone()
+            while self._index_step() and self.indexed_upto < target:
                 pass
-            self._dirty = False
+            if self.indexed_upto >= target:
+                self._dirty = False
         except sqlite3.Error as exc:
             job.error = translate_error(exc, self.path, self.busy_timeout_s)
         self._finish([job])
