@@ -214,3 +214,35 @@ def test_writer_survives_a_job_that_breaks_it(db_path: Path) -> None:
         assert after.wait().first == 2
     finally:
         writer.close()
+
+
+def test_sync_store_is_shared_by_threads(store: SyncDecisionStore) -> None:
+    """Threads write through one store (grouped commits) and read on their own connections."""
+    import threading
+
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(50):
+                d = store.record(Decision(title=f"t{t}-{i}"))
+                assert store.get(d.id).title == f"t{t}-{i}"
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.stats()["total"] == 400
+
+
+async def test_async_store_can_be_started_again(db_path: Path) -> None:
+    store = DecisionStore.open(db_path)
+    async with store:
+        await store.record(Decision(title="one"))
+    async with store:
+        await store.record(Decision(title="two"))
+        assert [d.title for d in await store.list()] == ["two", "one"]

@@ -157,9 +157,9 @@ class Reader:
         if lower is not None:
             where.append("created >= ?")
             args.append(lower)
-        if before is not None:
+        if cursor is not None:
             where.append("number > ?" if oldest_first else "number < ?")
-            args.append(before)
+            args.append(cursor)
         sql = _schema.SELECT_SQL
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -138,6 +138,40 @@ class _Settings:
         return Reader(conn, str(self.path), self.busy_timeout_s)
 
 
+class _Readers:
+    """One reader connection per thread (SQLite connections are not shared across threads)."""
+
+    def __init__(self, settings: _Settings) -> None:
+        self._settings = settings
+        self._local = threading.local()
+        self._all: list[Reader] = []
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def get(self) -> Reader:
+        reader: Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            if self.closed:
+                raise StoreError(f"{self._settings.path}: the decision store is closed")
+            reader = self._settings.reader(check_same_thread=False)
+            with self._lock:
+                if self.closed:
+                    reader.conn.close()
+                    raise StoreError(f"{self._settings.path}: the decision store is closed")
+                self._all.append(reader)
+            self._local.reader = reader
+        elif self.closed:
+            raise StoreError(f"{self._settings.path}: the decision store is closed")
+        return reader
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            readers, self._all = self._all, []
+        for reader in readers:
+            reader.conn.close()
+
+
 class SyncDecisionStore:
     """The decision store for scripts and the CLI: plain blocking calls, no event loop.
 
@@ -147,12 +181,13 @@ class SyncDecisionStore:
             d = store.record(Decision(title="Use PostgreSQL", decision="PostgreSQL"))
             store.search("postgres")
 
-    The writer thread starts on the first write; reads use this thread's own connection.
+    The writer thread starts on the first write; each thread reads on its own connection.
+    Safe to share between threads: their writes are committed together.
     """
 
     def __init__(self, settings: _Settings) -> None:
         self._settings = settings
-        self._reader: Reader | None = None
+        self._readers = _Readers(settings)
         self._writer: Writer | None = None
         self._lock = threading.Lock()
 
@@ -179,7 +214,7 @@ class SyncDecisionStore:
             path, config, batch_size, linger_ms, busy_timeout_s, pragmas, index_on_close
         )
         store = cls(settings)
-        store._reader = store._settings.reader()
+        store._readers.get()  # opens (creates, migrates) the database now: errors show here
         return store
 
     @property
@@ -198,20 +233,17 @@ class SyncDecisionStore:
         """Finish queued writes, catch the search index up, close connections."""
         with self._lock:
             writer, self._writer = self._writer, None
-            reader, self._reader = self._reader, None
+            self._readers.closed = True
         if writer is not None:
             writer.close()
-        if reader is not None:
-            reader.conn.close()
+        self._readers.close()
 
     def _read(self) -> Reader:
-        if self._reader is None:
-            raise StoreError(f"{self._settings.path}: the decision store is closed")
-        return self._reader
+        return self._readers.get()
 
     def _write(self, job: Job) -> Any:
         with self._lock:
-            if self._reader is None:
+            if self._readers.closed:
                 raise StoreError(f"{self._settings.path}: the decision store is closed")
             if self._writer is None:
                 writer = self._settings.writer()
@@ -277,7 +309,7 @@ class SyncDecisionStore:
         """Every decision, oldest first, read in pages."""
         after = 0
         while True:
-            chunk = self._read().list(limit=page, before=after, oldest_first=True)
+            chunk = self._read().list(limit=page, cursor=after, oldest_first=True)
             yield from chunk
             if len(chunk) < page:
                 return
@@ -314,9 +346,7 @@ class DecisionStore:
         self._writer: Writer | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._read_threads = read_threads
-        self._readers: list[Reader] = []
-        self._local = threading.local()
-        self._readers_lock = threading.Lock()
+        self._readers = _Readers(settings)
 
     @classmethod
     def open(
@@ -364,6 +394,7 @@ class DecisionStore:
         writer = self._settings.writer()
         await asyncio.to_thread(writer.start)
         self._writer = writer
+        self._readers = _Readers(self._settings)
         self._pool = ThreadPoolExecutor(self._read_threads, "perfect21-decisions-read")
 
     async def close(self) -> None:
@@ -376,10 +407,7 @@ class DecisionStore:
             await asyncio.to_thread(writer.close)
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True)
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for reader in readers:
-            reader.conn.close()
+        self._readers.close()
 
     def _submit(self, job: Job) -> None:
         writer = self._writer
@@ -435,22 +463,13 @@ class DecisionStore:
         await future
 
     # -- reads -------------------------------------------------------------------------------
-    def _thread_reader(self) -> Reader:
-        reader: Reader | None = getattr(self._local, "reader", None)
-        if reader is None:
-            reader = self._settings.reader(check_same_thread=False)
-            self._local.reader = reader
-            with self._readers_lock:
-                self._readers.append(reader)
-        return reader
-
     async def _read(self, method: str, *args: Any, **kwargs: Any) -> Any:
         pool = self._pool
         if pool is None:
             raise StoreError(f"{self._settings.path}: the decision store is not open")
 
         def call() -> Any:
-            return getattr(self._thread_reader(), method)(*args, **kwargs)
+            return getattr(self._readers.get(), method)(*args, **kwargs)
 
         return await _get_running_loop().run_in_executor(pool, call)
 
