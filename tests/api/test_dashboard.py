@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.api.conftest import Server
+
+from .conftest import Server
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from tests.api.conftest import TOKEN, Server
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from .conftest import TOKEN, Server
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.api.conftest import Server
+
+from .conftest import Server
 
 pytestmark = pytest.mark.integration
 

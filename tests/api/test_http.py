@@ -11,7 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.api.conftest import Server
+
+from .conftest import Server
 
 pytestmark = pytest.mark.integration
 

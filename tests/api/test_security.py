@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.api.conftest import TOKEN, Server, start_server, stop_server
+
+from .conftest import TOKEN, Server, start_server, stop_server
 
 pytestmark = pytest.mark.integration
 
