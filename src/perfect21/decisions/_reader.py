@@ -141,10 +141,10 @@ class Reader:
         tag: str | None = None,
         since: str | date | datetime | None = None,
         limit: int = 50,
-        before: int | None = None,
+        cursor: int | None = None,
         oldest_first: bool = False,
     ) -> builtins.list[Decision]:
-        """Newest first (or oldest first); ``before``/after a number pages through all."""
+        """Newest first (or oldest first); ``cursor``: only numbers past it, for paging."""
         where: list[str] = []
         args: list[Any] = []
         if status is not None and status != "":
