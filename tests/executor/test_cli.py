@@ -104,6 +104,18 @@ def test_events_file_and_json_report(tmp_path: Path, agent_command: str,
     assert bad.returncode == 2 and "--events-file needs --events jsonl" in bad.stderr
 
 
+def test_dry_run_prints_each_command_and_runs_nothing(tmp_path: Path, agent_command: str,
+                                                       workdir: Path,
+                                                       isolated_home: Path) -> None:
+    plan = _plan_file(tmp_path, [["a", "b"], ["c"]])
+    out = _cli("run", "--plan", str(plan), "--command", agent_command + " --role {agent}",
+               "--workdir", str(workdir), "--dry-run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "stage stage1 (parallel, sync point)" in out.stdout
+    assert "--role agent-c" in out.stdout and "tasks/c/prompt.md" in out.stdout
+    assert list(workdir.iterdir()) == [] and not (isolated_home / "runs.db").exists()
+
+
 def test_failed_run_exits_nonzero_with_a_summary(tmp_path: Path, agent_command: str,
                                                  workdir: Path) -> None:
     plan = _plan_file(tmp_path, [["a", "b"]])

@@ -246,12 +246,15 @@ def _common_exec_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="Claude Code --permission-mode (default: acceptEdits).")
 @click.option("--allowed-tools", default=None,
               help="Comma-separated tools for Claude Code (default: each agent's tools).")
+@click.option("--dry-run", is_flag=True,
+              help="Check everything and print the command of each task; run nothing.")
 @_common_exec_options
 def run(request: str | None, plan_file: Path | None, runner: str | None, command: str | None,
         shell: bool, workdir: Path | None, gates: tuple[str, ...],
         continue_on_gate_failure: bool, no_cache: bool, refresh: bool, claude_bin: str | None,
         model: str | None, max_turns: int | None, permission_mode: str | None,
-        allowed_tools: str | None, workers: int | None, max_concurrency: int | None,
+        allowed_tools: str | None, dry_run: bool, workers: int | None,
+        max_concurrency: int | None,
         timeout_s: float | None, retries: int | None, backoff_s: float | None,
         max_cost: float | None, events: str | None, events_file: Path | None,
         memory_limit: str | None, quiet: bool, fmt: str) -> None:
@@ -301,6 +304,12 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
                              gates=gate_list, workdir=workdir, home=config.home,
                              admission=admission)
 
+    if dry_run:
+        dry = LocalExecutor(runner_obj, settings=settings, gates=gate_list, workdir=workdir)
+        dry.preflight(plan)
+        _print_dry_run(plan, runner_obj, gate_list, workdir, agents)
+        return
+
     def start(executor: Any) -> Any:
         if not quiet:
             click.echo(f"planned {len(plan.tasks)} task(s) in {len(plan.stages)} stage(s)",
@@ -309,6 +318,37 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
 
     _execute(config, build, start, events=events, events_file=events_file, quiet=quiet,
              fmt=fmt, memory_limit=memory_limit)
+
+
+def _print_dry_run(plan: Any, runner: Any, gates: list[Any], workdir: Path,
+                   agents: Any) -> None:
+    """What `run` would execute, task by task (prompt files shown as placeholders)."""
+    import shlex
+
+    from perfect21.executor.runners import TaskContext
+
+    placeholder = Path("<run>/tasks")
+    for stage in plan.stages:
+        click.echo(f"stage {stage.name} ({stage.mode.value}"
+                   f"{', sync point' if stage.sync_point else ''})")
+        for task in stage.tasks:
+            spec = agents(task.agent) if agents is not None else None
+            ctx = TaskContext(
+                run_id="<run>", task_id=task.id, agent=task.agent, stage=task.stage,
+                brief=task.brief, system_prompt=spec.prompt if spec else "",
+                prompt_file=placeholder / task.id / "prompt.md", workdir=workdir,
+                stdout_path=placeholder, stderr_path=placeholder, timeout_s=1.0,
+                tools=spec.tools if spec else ())
+            argv = runner.argv(ctx) if hasattr(runner, "argv") else (runner.name,)
+            if isinstance(argv, tuple) and argv and isinstance(argv[0], tuple):
+                argv = argv[0]  # the claude runner also returns its stdin text
+            text = shlex.join(argv)
+            click.echo(f"  {task.id} [{task.agent}]"
+                       + (f" after {', '.join(task.depends_on)}" if task.depends_on else ""))
+            click.echo(f"      {text if len(text) < 300 else text[:299] + '…'}")
+    for gate in gates:
+        threshold = "" if gate.threshold is None else f" (>= {gate.threshold:g}%)"
+        click.echo(f"gate at {gate.stage or 'the end'}: {gate.command}{threshold}")
 
 
 @click.group("runs")
