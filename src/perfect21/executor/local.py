@@ -331,7 +331,7 @@ class LocalExecutor:
         self._tracker: WorkspaceTracker | None = None
         self._state: _State | None = None
         self._aux: set[asyncio.Task[Any]] = set()
-        self._run_dirs: dict[str, Path] = {}
+        self._run_dir_cache: tuple[str, Path] = ("", _NO_PATH)
 
     # ------------------------------------------------------------------ public API
 
@@ -412,10 +412,9 @@ class LocalExecutor:
             return self.store.run_dir(run_id)
         if self._run_root is None:
             self._run_root = Path(tempfile.mkdtemp(prefix="perfect21-runs-"))
-        cached = self._run_dirs.get(run_id)
-        if cached is None:
-            cached = self._run_dirs[run_id] = self._run_root / run_id
-        return cached
+        if self._run_dir_cache[0] != run_id:  # one entry: bounded for long-lived executors
+            self._run_dir_cache = (run_id, self._run_root / run_id)
+        return self._run_dir_cache[1]
 
     def _task_dir(self, run_id: str, task_id: str) -> Path:
         return self._run_dir(run_id) / "tasks" / safe_name(task_id)
