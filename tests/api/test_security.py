@@ -104,3 +104,32 @@ def test_broken_decision_store_degrades_not_dies(tmp_path: Path) -> None:
     finally:
         stop_server(proc)
     assert (home / "decisions.db").read_bytes() == junk
+
+
+def test_cross_site_requests_are_refused(server: Server) -> None:
+    """DNS rebinding (a foreign Host) and cross-site requests (an Origin that is not this
+    server) get 403 before any route runs; same-origin browser requests and plain clients
+    (no Origin) are served."""
+    with server.client() as client:
+        rebound = client.get("/v1/agents", headers={"Host": f"evil.example:{server.port}"})
+        assert rebound.status_code == 403 and rebound.json()["error"] == "forbidden"
+        csrf = client.post("/v1/runs", json={"profile": "local", "request": "x"},
+                           headers={"Origin": "http://evil.example"})
+        assert csrf.status_code == 403
+        assert client.post("/v1/runs/r-x/cancel",
+                           headers={"Origin": "null"}).status_code == 403
+        same = client.post("/v1/plan", json={"request": "add login"},
+                           headers={"Origin": server.base})
+        assert same.status_code == 200
+        assert client.get("/healthz", headers={"Host": f"localhost:{server.port}"}).is_success
+
+
+async def test_cross_site_websocket_is_refused(server: Server) -> None:
+    import websockets
+    from websockets.exceptions import InvalidStatus
+
+    url = server.base.replace("http", "ws") + "/v1/runs/r-x/events"
+    with pytest.raises(InvalidStatus) as info:
+        async with websockets.connect(url, origin="http://evil.example", open_timeout=5):
+            pass
+    assert info.value.response.status_code == 403

@@ -15,8 +15,7 @@ from perfect21._errors import (
     ValidationError,
 )
 from perfect21.api.profiles import load_profiles, parse_profile_option
-from perfect21.api.security import TokenBucket
-from perfect21.cli.serve import is_loopback
+from perfect21.api.security import TokenBucket, is_loopback
 
 
 class Clock:
@@ -153,3 +152,13 @@ async def test_coalescing_transport_joins_one_loop_step() -> None:
     transport.close()
     assert real.writes[-1] == b"last" and real.closed
     assert transport.get_extra_info("peername") == "info:peername"
+
+
+@pytest.mark.parametrize(("value", "name"), [
+    ("127.0.0.1:8021", "127.0.0.1"), ("LOCALHOST:1", "localhost"), ("[::1]:8021", "::1"),
+    ("::1", "::1"), ("example.com", "example.com"), ("", ""),
+])
+def test_host_name(value: str, name: str) -> None:
+    from perfect21.api.security import host_name
+
+    assert host_name(value) == name

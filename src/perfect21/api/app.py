@@ -44,7 +44,12 @@ from perfect21._errors import (
 from perfect21.api.models import BatchBody, DecisionBody, PlanBody, PlanOptions, RunBody
 from perfect21.api.profiles import RunnerProfile
 from perfect21.api.runs import RunManager
-from perfect21.api.security import MAX_BODY_BYTES, SecurityMiddleware
+from perfect21.api.security import (
+    LOOPBACK_NAMES,
+    MAX_BODY_BYTES,
+    SecurityMiddleware,
+    is_loopback,
+)
 from perfect21.planner import Planner
 from perfect21.planner.models import Plan
 
@@ -343,7 +348,8 @@ def create_app(config: Config, *, runner_profiles: Mapping[str, RunnerProfile] |
     app.add_middleware(_FastLane, service=service)
     app.add_middleware(SecurityMiddleware, token=config.api_token,
                        rate_per_s=config.api_rate_limit_per_s, burst=config.api_rate_burst,
-                       max_body=MAX_BODY_BYTES)
+                       max_body=MAX_BODY_BYTES,
+                       allowed_hosts=LOOPBACK_NAMES if is_loopback(config.api_host) else None)
     _install_error_handlers(app)
     _plan_routes(app, service)
     _decision_routes(app, service)

@@ -1,8 +1,11 @@
-"""The security layer in front of every route: bearer token, rate limit, body size.
+"""The security layer in front of every route: origin, bearer token, rate limit, body size.
 
 One plain ASGI middleware (no ``BaseHTTPMiddleware``: it would cost a task per request)
 checks, in this order and before any route code runs:
 
+0. that the request is not cross-site: on a loopback bind the ``Host`` must be a loopback
+   name (a DNS-rebinding page would send its own name), and a browser's ``Origin``, when
+   sent, must match the ``Host`` (CSRF and cross-site WebSocket hijacking) → 403;
 1. ``Authorization: Bearer <token>`` when a token is configured (constant-time compare);
    the dashboard's static shell (``/``, ``/docs``, ``/static/…``) carries no data and is
    exempt (the page asks for the token and sends it with every API call), and a
@@ -21,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["MAX_BODY_BYTES", "SecurityMiddleware", "TokenBucket", "replay_body"]
+__all__ = ["MAX_BODY_BYTES", "SecurityMiddleware", "TokenBucket", "is_loopback", "replay_body"]
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_CLIENTS = 10_000  # bounded: the least recently seen client is forgotten first
@@ -78,30 +81,55 @@ def _json_error(status: int, code: str, message: str,
     return start, {"type": "http.response.body", "body": body}
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value)
-    return None
-
-
 def _public_path(path: str) -> bool:
     return path in ("/", "/docs") or path.startswith("/static/")
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+_WANTED = frozenset({b"authorization", b"content-length", b"transfer-encoding", b"host",
+                     b"origin"})
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and ``localhost``; any other name or address is not."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(value: str) -> str:
+    """``127.0.0.1:8021`` → ``127.0.0.1``; ``[::1]:8021`` → ``::1``; lower case."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:].split("]", 1)[0]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _origin_host(origin: str) -> str:
+    """``http://127.0.0.1:8021`` → ``127.0.0.1:8021`` (``null`` and junk → ``""``)."""
+    _scheme, sep, rest = origin.partition("://")
+    return rest.split("/", 1)[0].lower() if sep else ""
 
 
 class SecurityMiddleware:
     """See the module docstring."""
 
     def __init__(self, app: ASGIApp, *, token: str = "", rate_per_s: float = 200.0,
-                 burst: int = 400, max_body: int = MAX_BODY_BYTES) -> None:
+                 burst: int = 400, max_body: int = MAX_BODY_BYTES,
+                 allowed_hosts: frozenset[str] | None = None) -> None:
         self.app = app
         self._token = token.encode() if token else b""
         self._expected = b"Bearer " + self._token
         self.limiter = TokenBucket(rate_per_s, burst) if rate_per_s > 0 else None
         self.max_body = max_body
+        self.allowed_hosts = allowed_hosts
 
-    def _authorized(self, scope: Scope) -> bool:
-        given = _header(scope, b"authorization")
+    def _authorized(self, scope: Scope, given: bytes | None) -> bool:
         if given is not None:
             return hmac.compare_digest(given, self._expected)
         if scope["type"] == "websocket":
@@ -112,12 +140,28 @@ class SecurityMiddleware:
             return len(values) == 1 and hmac.compare_digest(values[0].encode(), self._token)
         return False
 
+    def _foreign(self, headers: dict[bytes, bytes]) -> str:
+        """Why a request looks cross-site (DNS rebinding, CSRF, WebSocket hijacking), or ""."""
+        host = headers.get(b"host", b"").decode("latin-1").strip().lower()
+        if self.allowed_hosts is not None and host_name(host) not in self.allowed_hosts:
+            return "unexpected Host header (this server answers to loopback names only)"
+        origin = headers.get(b"origin")
+        if origin is not None and _origin_host(origin.decode("latin-1")) != host:
+            return "cross-origin request refused (the Origin does not match the Host)"
+        return ""
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        if self._token and not _public_path(scope["path"]) and not self._authorized(scope):
+        headers = {k: bytes(v) for k, v in scope.get("headers", ()) if k in _WANTED}
+        foreign = self._foreign(headers)
+        if foreign:
+            await self._refuse(scope, send, 403, "forbidden", foreign, ())
+            return
+        if self._token and not _public_path(scope["path"]) and \
+                not self._authorized(scope, headers.get(b"authorization")):
             await self._refuse(scope, send, 401, "unauthorized",
                                "missing or wrong bearer token (Authorization: Bearer …)",
                                ((b"www-authenticate", b"Bearer"),))
@@ -132,12 +176,12 @@ class SecurityMiddleware:
                                    ((b"retry-after", retry),))
                 return
         if kind == "http":
-            length = _header(scope, b"content-length")
+            length = headers.get(b"content-length")
             if length is not None:
                 if not length.isdigit() or int(length) > self.max_body:
                     await self._too_large(send)
                     return
-            elif _header(scope, b"transfer-encoding") is not None:
+            elif b"transfer-encoding" in headers:
                 body = await self._read_limited(receive)
                 if body is None:
                     await self._too_large(send)

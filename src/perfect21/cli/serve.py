@@ -7,21 +7,10 @@ import socket
 import click
 
 from perfect21._errors import ConfigError
+from perfect21.api.security import is_loopback
 from perfect21.cli._common import config_from
 
 __all__ = ["is_loopback", "serve"]
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and ``localhost``; any other name or address is not."""
-    import ipaddress
-
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @click.command("serve")
