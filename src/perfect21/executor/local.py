@@ -410,8 +410,8 @@ class LocalExecutor:
     def _run_dir(self, run_id: str) -> Path:
         if self.store is not None:
             return self.store.run_dir(run_id)
-        if self._run_root is None:
-            self._run_root = Path(tempfile.mkdtemp(prefix="perfect21-runs-"))
+        if self._run_root is None:  # library use without a store: created only if written
+            self._run_root = Path(tempfile.gettempdir()) / "perfect21-runs"
         if self._run_dir_cache[0] != run_id:  # one entry: bounded for long-lived executors
             self._run_dir_cache = (run_id, self._run_root / run_id)
         return self._run_dir_cache[1]
