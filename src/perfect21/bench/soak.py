@@ -204,6 +204,27 @@ class Workload:
             record_decisions(len(batch))
         self.done["decisions"] += n
 
+    def structures(self) -> dict[str, str]:
+        """How full the bounded structures the workload touches are ("used/bound")."""
+        out: dict[str, str] = {}
+        if self.planner is not None:
+            out["planner plan cache"] = (
+                f"{self.planner.cache_size}/{self.config.plan_cache_entries}"
+            )
+            stem = getattr(import_module("perfect21.planner.text"), "stem", None)
+            info = getattr(stem, "cache_info", None)
+            if info is not None:
+                current = info()
+                out["planner token cache"] = f"{current.currsize}/{current.maxsize}"
+        if self.plan_cache is not None:
+            l1 = self.plan_cache.l1
+            out["layered L1 entries"] = f"{len(l1)}/{l1.max_entries}"
+        if self.task_cache is not None:
+            out["executor task cache"] = (
+                f"{len(self.task_cache)}/{getattr(self.task_cache, '_max', '?')}"
+            )
+        return out
+
     def close(self) -> None:
         if self.decisions is not None:
             self.decisions.close()
@@ -296,6 +317,7 @@ async def _run_workload(spec: dict[str, Any]) -> dict[str, Any]:
         end_rss = rss_now_mb()
     wl.close()
     kpis = _kpi_summary()
+    structures = wl.structures()
     cache_stats = None
     if wl.plan_cache is not None:
         snap = wl.plan_cache.snapshot()
@@ -317,6 +339,7 @@ async def _run_workload(spec: dict[str, Any]) -> dict[str, Any]:
         "hard_limit_mb": stats.hard_limit_mb,
         "memory_events": [e.to_dict() for e in wl.guard.events][-10:],
         "layered_plan_cache": cache_stats,
+        "bounded_structures": structures,
         "kpis": kpis,
         "done": wl.done,
         "seconds": round(time.perf_counter() - began, 1),
@@ -477,5 +500,7 @@ def command(
                f" L1 hit ratio {k['l1_hit_ratio']}; parallel efficiency "
                f"{k['executor_parallel_efficiency']}; alerts firing: "
                f"{', '.join(k['alerts_firing']) or 'none'}")  # fmt: skip
+    filled = ", ".join(f"{k} {v}" for k, v in free["bounded_structures"].items())
+    click.echo(f"  bounded structures at the end (unlimited): {filled}")
     for note in notes:
         click.echo(f"  note: {note}")
