@@ -58,7 +58,7 @@ class ImportResult:
 def _stored(d: Decision, written: Written, index: int, number: int) -> Decision:
     """``d`` as stored: with its id, number and timestamps (copied, not re-validated)."""
     values = list(_GET_ALL(d))
-    values[_ID] = d.id or written.ids[index]
+    values[_ID] = d.id or written.id_at(index)
     values[_NUMBER] = number
     values[_CREATED] = d.created or written.now
     values[_UPDATED] = d.updated or written.now
@@ -71,13 +71,9 @@ _ID, _NUMBER, _CREATED, _UPDATED = map(_FIELDS.index, ("id", "number", "created"
 
 
 def _ids_of(items: Sequence[Decision], written: Written) -> list[str]:
-    if not written.skipped:
-        return [d.id or i for d, i in zip(items, written.ids, strict=True)]
-    return [
-        d.id or i
-        for pos, (d, i) in enumerate(zip(items, written.ids, strict=True))
-        if pos not in written.skipped
-    ]
+    ids = written.job_ids(len(items))
+    return [d.id or i for pos, (d, i) in enumerate(zip(items, ids, strict=True))
+            if pos not in written.skipped]  # fmt: skip
 
 
 def _check_items(decisions: Iterable[Any]) -> list[Decision]:

@@ -29,9 +29,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from perfect21._errors import Perfect21Error, StoreError, ValidationError
 from perfect21._sqlite import migrate, translate_error
@@ -51,14 +50,24 @@ CLOSE_INDEX_S = 2.0  # on close, catch the index up for at most this long
 RECORD, OPERATION, FLUSH_INDEX = 1, 2, 3
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
-    """What a record job wrote: numbers ``first``… in input order, skipping ``skipped``."""
+class Written(NamedTuple):
+    """What a record job wrote: numbers ``first``… in input order, skipping ``skipped``.
+
+    ``ids`` is the whole batch's list (shared by its jobs, not copied); this job's ids start
+    at ``offset``.
+    """
 
     first: int
     ids: list[str]
+    offset: int
     now: str
     skipped: frozenset[int] = frozenset()  # input positions already imported (same key)
+
+    def id_at(self, index: int) -> str:
+        return self.ids[self.offset + index]
+
+    def job_ids(self, count: int) -> list[str]:
+        return self.ids[self.offset : self.offset + count]
 
 
 class Job:
@@ -120,37 +129,21 @@ def _copy_error(error: BaseException) -> BaseException:
 
 
 def _rows(
-    items: Sequence[Decision],
-    ids: list[str],
-    keys: Sequence[str] | None,
-    skipped: frozenset[int],
-    number: int,
-    now: str,
-    rows: list[tuple[Any, ...]],
-    tags: list[tuple[str, int]],
-) -> int:
-    """Append the rows of one job (numbers after ``number``); returns the last number.
+    items: list[Decision], ids: list[str], first: int, now: str, keys: Sequence[str] | None
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
+    """The ``decisions`` and ``decision_tags`` rows of ``items``, numbered from ``first``.
 
     The hot loop of the store: one tuple per record, fields read straight off the value.
     """
     extra_of = _schema.extra_of
-    if not skipped:
-        first = number + 1
-        rows.extend([
-            (first + i, d.id or ids[i], d.title, d.status._value_, d.context, d.decision,
-             d.rationale, extra_of(d), d.created or now, d.updated or now, d.legacy_id or None,
-             keys[i] if keys else None)
-            for i, d in enumerate(items)
-        ])  # fmt: skip
-        tags.extend([(t, first + i) for i, d in enumerate(items) if d.tags for t in d.tags])
-        return number + len(items)
-    for i, d in enumerate(items):
-        if i in skipped:
-            continue
-        number += 1
-        rows.append(_schema.row_of(d, number, ids[i], now, keys[i] if keys else None))
-        tags.extend((t, number) for t in d.tags)
-    return number
+    rows = [
+        (first + i, d.id or ids[i], d.title, d.status._value_, d.context, d.decision,
+         d.rationale, extra_of(d), d.created or now, d.updated or now, d.legacy_id or None,
+         keys[i] if keys else None)
+        for i, d in enumerate(items)
+    ]  # fmt: skip
+    tags = [(t, first + i) for i, d in enumerate(items) if d.tags for t in d.tags]
+    return rows, tags
 
 
 class Writer:
@@ -355,15 +348,15 @@ class Writer:
         try:
             conn.execute("BEGIN IMMEDIATE")
             (number,) = conn.execute("SELECT coalesce(max(number), 0) FROM decisions").fetchone()
-            rows: list[tuple[Any, ...]] = []
-            tags: list[tuple[str, int]] = []
-            at = 0
-            for job in jobs:
-                job_ids = ids[at : at + job.count]
-                at += job.count
-                skipped = self._existing_keys(conn, job.keys) if job.keys else frozenset()
-                job.result = Written(number + 1, job_ids, now, skipped)
-                number = _rows(job.items, job_ids, job.keys, skipped, number, now, rows, tags)
+            if any(job.keys for job in jobs):
+                rows, tags = self._keyed_rows(conn, jobs, ids, number, now)
+            else:
+                items = [d for job in jobs for d in job.items]
+                rows, tags = _rows(items, ids, number + 1, now, None)
+                at = 0
+                for job in jobs:
+                    job.result = Written(number + 1 + at, ids, at, now)
+                    at += job.count
             conn.executemany(_schema.INSERT_SQL, rows)
             if tags:
                 conn.executemany(_schema.INSERT_TAG_SQL, tags)
@@ -386,6 +379,31 @@ class Writer:
                 self._dirty = True
                 self._dirty_since = time.monotonic()
         self._finish(jobs)
+
+    def _keyed_rows(
+        self, conn: sqlite3.Connection, jobs: list[Job], ids: list[str], number: int, now: str
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
+        """Rows of import jobs: records whose key is already stored are skipped."""
+        rows: list[tuple[Any, ...]] = []
+        tags: list[tuple[str, int]] = []
+        at = 0
+        for job in jobs:
+            keys = job.keys
+            skipped = self._existing_keys(conn, keys) if keys else frozenset()
+            job.result = Written(number + 1, ids, at, now, skipped)
+            keep = [i for i in range(job.count) if i not in skipped]
+            job_rows, job_tags = _rows(
+                [job.items[i] for i in keep],
+                [ids[at + i] for i in keep],
+                number + 1,
+                now,
+                [keys[i] for i in keep] if keys else None,
+            )
+            rows += job_rows
+            tags += job_tags
+            number += len(keep)
+            at += job.count
+        return rows, tags
 
     def _existing_keys(self, conn: sqlite3.Connection, keys: Sequence[str]) -> frozenset[int]:
         """Positions in ``keys`` already stored, or repeated earlier in ``keys``."""
