@@ -70,6 +70,7 @@ __all__ = ["Admission", "ExecutorSettings", "LocalExecutor", "RunResult", "check
 _MAX_CACHED_BYTES = 32 * 1024 * 1024
 _MAX_CONCURRENT_LISTED = 50
 _NO_PATH = Path()
+_INTERRUPTED = "interrupted (process group terminated); resume runs it again"
 
 
 class Admission(Protocol):
@@ -490,10 +491,12 @@ class LocalExecutor:
             self.store.set_run_status(run_id, status, error=error, cost_usd=cost)
 
     def _finish_interrupted(self, state: _State) -> None:
-        """Tasks that were running when the run stopped go back to pending (resumable)."""
+        """Tasks that were running when the run stopped are ``cancelled`` (resume reruns them)."""
         for task_id in list(state.running):
             record = state.records[task_id]
-            self._save(state, replace(record, status=TaskStatus.PENDING, error="interrupted"))
+            if record.status is not TaskStatus.CANCELLED:
+                self._save(state, replace(record, status=TaskStatus.CANCELLED,
+                                          error=_INTERRUPTED))
 
     def _skip_later(self, state: _State, segments: Sequence[list[Stage]],
                     status: RunStatus) -> None:
@@ -756,7 +759,7 @@ class LocalExecutor:
                 state.running.pop(task_id, None)
         except asyncio.CancelledError:
             record = state.records[task_id]
-            self._save(state, replace(record, status=TaskStatus.PENDING, error="interrupted",
+            self._save(state, replace(record, status=TaskStatus.CANCELLED, error=_INTERRUPTED,
                                       ended_at=time.time()))
             raise
         finally:
