@@ -211,8 +211,9 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
                             "message": f"invalid JSON at position {position}: {problem}"})
             continue
         loc = [str(part) for part in err.get("loc", ())]
-        field = ".".join(p for p in loc[1:] if loc[0] == "body") if loc[:1] == ["body"] \
-            else ".".join(loc[1:] or loc)
+        if len(loc) > 1 and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]  # "options.format", not "body.options.format"
+        field = ".".join(loc)
         details.append({"field": field or "body", "message": str(err.get("msg", "invalid")),
                         "type": kind})
     return details
@@ -395,11 +396,15 @@ def _plan_routes(app: FastAPI, service: _Service) -> None:
             plans.append({**result.to_dict(), "input_id": item.id})
         return _json({"plans": plans, "errors": errors})
 
+    catalog = service.planner.catalog
+    everyone = _json({"agents": [a.to_dict() for a in catalog.agents]})  # the catalog is fixed
+
     @app.get("/v1/agents", tags=["agents"], summary="The agent catalog")
     async def agents(category: str | None = Query(default=None, max_length=64)) -> Response:
-        specs = service.planner.catalog.agents
-        return _json({"agents": [a.to_dict() for a in specs
-                                 if category is None or a.category == category]})
+        if category is None:
+            return Response(everyone.body, media_type=JSON)
+        return _json({"agents": [a.to_dict() for a in catalog.agents
+                                 if a.category == category]})
 
     @app.get("/v1/agents/{name}", tags=["agents"], summary="One agent")
     async def agent(name: str) -> Response:
