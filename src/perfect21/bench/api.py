@@ -9,6 +9,9 @@ limiter itself still runs on every request). Then, in the same run:
    else a built-in list), after one warm-up pass over them;
 2. ``GET /healthz`` — the same load on the cheapest route: the framework's ceiling here.
 
+The two are interleaved in 5 slices each (plan, health, plan, …) so that other work on the
+machine weighs on both alike.
+
 The load generator is ``wrk`` when it is installed, else a built-in asyncio client speaking
 raw HTTP/1.1 over asyncio streams (uvloop when available); the output says which.
 """
@@ -99,7 +102,8 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> N
             raise click.ClickException(f"the server exited with {proc.returncode}: {err[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Connection: close\r\n\r\n")
                 if sock.recv(64).startswith(b"HTTP/1.1 200"):
                     return
         except OSError:
@@ -117,6 +121,13 @@ class LoadResult:
         self.errors = errors
         self.elapsed_s = elapsed_s
         self.clients = clients
+
+    @classmethod
+    def merge(cls, parts: list[LoadResult]) -> LoadResult:
+        """Several slices of the same load as one result (latencies pooled, times summed)."""
+        return cls([x for part in parts for x in part.latencies_ms],
+                   sum(part.errors for part in parts), sum(part.elapsed_s for part in parts),
+                   parts[0].clients)
 
     def quantile(self, q: float) -> float:
         data = sorted(self.latencies_ms)
@@ -290,15 +301,28 @@ def run_wrk(wrk: str, url: str, bodies: list[bytes], clients: int, duration_s: f
     raise click.ClickException(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
 
 
-def _measure(port: int, base: str, path: str, bodies: list[bytes] | None, clients: int,
-             duration_s: float, wrk: str | None) -> dict[str, Any]:
+ROUNDS = 5
+
+
+def _measure(port: int, base: str, bodies: list[bytes], clients: int, duration_s: float,
+             wrk: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``POST /v1/plan`` and ``GET /healthz``, ``duration_s`` each.
+
+    The built-in client interleaves them in ``ROUNDS`` slices (plan, health, plan, …) so that
+    whatever else the machine does at the time weighs on both alike; wrk runs them one after
+    the other (its percentiles cannot be pooled).
+    """
     if wrk is not None:
-        return run_wrk(wrk, base + path, bodies or [], clients, duration_s)
-    if bodies is None:
-        payloads = [_request_bytes("GET", path, None)]
-    else:
-        payloads = [_request_bytes("POST", path, b) for b in bodies]
-    return run_load(port, payloads, clients, duration_s).to_dict()
+        return (run_wrk(wrk, base + "/v1/plan", bodies, clients, duration_s),
+                run_wrk(wrk, base + "/healthz", [], clients, duration_s))
+    plan_payloads = [_request_bytes("POST", "/v1/plan", b) for b in bodies]
+    health_payloads = [_request_bytes("GET", "/healthz", None)]
+    plans: list[LoadResult] = []
+    health: list[LoadResult] = []
+    for _ in range(ROUNDS):
+        plans.append(run_load(port, plan_payloads, clients, duration_s / ROUNDS))
+        health.append(run_load(port, health_payloads, clients, duration_s / ROUNDS))
+    return LoadResult.merge(plans).to_dict(), LoadResult.merge(health).to_dict()
 
 
 @click.command("api")
@@ -340,10 +364,8 @@ def command(duration: float, clients: int, client_kind: str, full: bool, as_json
         if warm.errors or len(warm.latencies_ms) < len(bodies):
             raise click.ClickException(f"warm-up failed: {warm.errors} error(s), "
                                        f"{len(warm.latencies_ms)} of {len(bodies)} planned")
-        click.echo("  POST /v1/plan …", err=True)
-        plan = _measure(port, base, "/v1/plan", bodies, clients, duration, wrk)
-        click.echo("  GET /healthz …", err=True)
-        health = _measure(port, base, "/healthz", None, clients, duration, wrk)
+        click.echo(f"  POST /v1/plan and GET /healthz, {duration:g} s each …", err=True)
+        plan, health = _measure(port, base, bodies, clients, duration, wrk)
     result = {**{k: plan[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "errors",
                                       "clients", "requests", "seconds")},
               "ceiling_rps": health["rps"], "ceiling_p50_ms": health["p50_ms"],
