@@ -268,8 +268,6 @@ def test_yaml_error_line_number_is_the_file_line(tmp_path: Path) -> None:
     assert catalog.problems[0].reason.endswith("at line 3")
 
 
-@pytest.mark.xfail(strict=True, reason="the catalog cache key hashes agent file names, not "
-                   "their paths, so identical files elsewhere reuse the first paths")
 def test_cached_catalog_reports_this_projects_paths(tmp_path: Path) -> None:
     """Two projects with identical agent files share a PERFECT21_HOME: each one's agent
     sources and load problems name its own files, not the other project's."""
@@ -286,8 +284,6 @@ def test_cached_catalog_reports_this_projects_paths(tmp_path: Path) -> None:
                        for p in ("p1", "p2")]
 
 
-@pytest.mark.xfail(strict=True, reason="index._key drops mixed-script keywords such as "
-                   "'用 go', 'java 服务', '组合式 api' (46 in the built-in catalog)")
 def test_every_builtin_keyword_can_match() -> None:
     """Every keyword authored for a built-in agent becomes a key of the compiled index (a
     keyword the scan can never match is dead weight that misleads the catalog's readers)."""

@@ -372,12 +372,12 @@ def test_plan_on_a_terminal_uses_rich(workdir: Path) -> None:
     assert "security-auditor" in out and "verify" in out
 
 
-@pytest.mark.xfail(strict=True, reason="click's Command.main turns EPIPE into sys.exit(1) "
-                   "before cli/_app.run's BrokenPipeError handler can see it")
 def test_batch_into_a_closed_pipe_is_not_an_error(shared_dir: Path, workdir: Path) -> None:
     """``perfect21 plan --batch big.jsonl | head -1``: the reader closing the pipe early is
-    not an error (exit 0, nothing on stderr), as ``cli/_app.run`` intends."""
+    not an error: the process ends quietly like other Unix filters (exit 0 or killed by
+    SIGPIPE, as ``head`` expects), with nothing on stderr."""
     import os
+    import signal
     import subprocess
     import sys
 
@@ -389,5 +389,5 @@ def test_batch_into_a_closed_pipe_is_not_an_error(shared_dir: Path, workdir: Pat
         proc.stdout.read(100)
         proc.stdout.close()
         errors = proc.stderr.read().decode("utf-8", "replace")
-        assert proc.wait(timeout=30) == 0, errors
-    assert "Traceback" not in errors
+        assert proc.wait(timeout=30) in (0, -signal.SIGPIPE), errors
+    assert errors == ""

@@ -9,7 +9,7 @@ import click
 
 from perfect21._errors import InputError
 from perfect21.cli._common import is_tty
-from perfect21.cli.plan import agent_options, make_planner
+from perfect21.cli.plan import agent_options, make_planner, quiet_broken_pipe
 
 
 @click.group("agents")
@@ -22,6 +22,7 @@ def agents() -> None:
       perfect21 agents list --category quality --format json
       perfect21 agents show security-auditor
     """
+    quiet_broken_pipe()
 
 
 @agents.command("list")

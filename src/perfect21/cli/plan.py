@@ -19,6 +19,18 @@ if TYPE_CHECKING:
 FORMATS = ("text", "json", "mermaid", "claude")
 
 
+def quiet_broken_pipe() -> None:
+    """Die quietly like other Unix filters when the reader goes away (``... | head``).
+
+    Only for commands that just print: servers and runners keep Python's SIGPIPE=ignore so
+    a closed socket or pipe is an exception, not a silent death.
+    """
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
 def _warn_problems(planner: object) -> None:
     for problem in getattr(getattr(planner, "catalog", None), "problems", ()):
         click.echo(f"warning: skipped agent file {problem}", err=True)
@@ -99,6 +111,7 @@ def plan(
       perfect21 plan --batch requests.jsonl > plans.jsonl
       perfect21 plan "add SSO" --explain --agents-dir ./my-agents
     """
+    quiet_broken_pipe()
     if batch is not None:
         if request is not None:
             raise InputError("give either REQUEST or --batch, not both")
@@ -147,6 +160,8 @@ def _run_batch(planner: Planner, path: Path) -> int:
     out = sys.stdout
     with stream:
         for number, raw in enumerate(stream, 1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark is not part of the first object
             if not raw.strip():
                 continue
             try:

@@ -166,7 +166,9 @@ class Planner:
             analysis = _with_reason(
                 analysis, f"analysed the first {MAX_TEXT_CHARS:,} of {len(normalized):,} chars"
             )
-        builds = any(tag == "signal:construction" for tag, _key in index.tags(scan))
+        builds = any(
+            tag in ("signal:construction", "signal:change") for tag, _key in index.tags(scan)
+        )
         choices, rejected = choose_team(
             catalog.agents, scores, analysis.complexity, self._bounds, builds=builds
         )

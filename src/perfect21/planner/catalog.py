@@ -211,7 +211,8 @@ def load_catalog(
                 problems.append(LoadProblem(str(path), f"cannot read: {exc.strerror}"))
                 continue
             files.append((path, data, is_builtin))
-            digest.update(label.encode() + b"\0" + path.name.encode() + b"\0")
+            # the full path: the same files in two projects must not share reported sources
+            digest.update(label.encode() + b"\0" + str(path).encode() + b"\0")
             digest.update(hashlib.sha256(data).digest())
     key = digest.hexdigest()
     cached = _read_cached(cache_dir, key)

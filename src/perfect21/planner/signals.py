@@ -57,6 +57,12 @@ COMPLEXITY_SIGNALS: dict[str, tuple[str, ...]] = {
         "搭建", "实现", "开发", "新建", "建设", "引入", "接入", "替换", "换成", "上线", "设计并",
         "支持", "做一个", "做一套",
     ),
+    # asks for a change to be made (used by routing: such a plan needs someone who builds it;
+    # not a complexity feature)
+    "change": (
+        "add", "adding", "make it", "change", "modify", "extend", "enable", "refactor",
+        "加上", "加一个", "增加", "新增", "添加", "修改", "改造", "重构", "扩展", "支持一下",
+    ),
     # a concrete failure report: stack trace, exception, error text
     "error_report": (
         "exception", "traceback", "stack trace", "panic", "error:", "nullpointerexception",
