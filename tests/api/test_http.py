@@ -282,3 +282,22 @@ def test_metrics_reflect_api_activity(client: httpx.Client) -> None:
     assert samples["perfect21_plans_generated_total"] >= 1
     assert samples["perfect21_workflow_generation_seconds_count"] >= 1
     assert any(k.startswith("perfect21_executor_tasks_total") for k in samples)
+
+
+def test_concurrent_runs_are_bounded(client: httpx.Client) -> None:
+    """At most 4 runs at once: the fifth is a 503 (over capacity), not a fifth process tree."""
+    ids = []
+    try:
+        for _ in range(4):
+            started = client.post("/v1/runs", json={"profile": "local",
+                                                    "request": "SLOW: tidy the logs"})
+            assert started.status_code == 202, started.text
+            ids.append(started.json()["id"])
+        refused = client.post("/v1/runs", json={"profile": "local", "request": "SLOW: more"})
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "over_capacity"
+    finally:
+        for run_id in ids:
+            client.post(f"/v1/runs/{run_id}/cancel")
+        for run_id in ids:
+            assert wait_run(client, run_id, timeout_s=15)["status"] == "interrupted"
