@@ -57,6 +57,9 @@ def test_plan_and_run_from_the_dashboard(server: Server, browser: Any) -> None:
     assert all("succeeded" in (boxes.nth(i).get_attribute("class") or "")
                for i in range(boxes.count()))
     assert page.locator("#events li").count() > 3
+    page.click("#record-btn")  # the plan as a proposed ADR, then listed under Decisions
+    page.wait_for_function("[...document.querySelectorAll('#decisions li')]"
+                           ".some(li => li.textContent.startsWith('Plan: '))")
     assert not errors, errors
     assert not external, external  # works offline: nothing outside the server is fetched
     page.close()

@@ -113,7 +113,10 @@ function onEvent(e) {
   logEvent(e);
   const box = e.task_id ? document.querySelector(`.agent[data-task="${CSS.escape(e.task_id)}"]`) : null;
   if (box && e.event === "task_started") box.className = "agent running";
-  if (box && e.event === "task_finished") box.className = "agent " + (e.status || "succeeded");
+  if (box && e.event === "task_finished") {
+    box.className = "agent " + (e.status || "succeeded");
+    if (e.error) box.title = `${e.status}: ${e.error}`;
+  }
   if (e.event === "run_finished" || e.event === "run_status") {
     setRunStatus(e.status);
     loadRuns();
@@ -146,6 +149,18 @@ async function startRun() {
     showError(err);
   } finally {
     $("run-btn").disabled = false;
+  }
+}
+
+async function recordPlan() {
+  if (!plan) return;
+  showError(null);
+  try {
+    await api("/v1/plan", { method: "POST", body: JSON.stringify({ request: plan.request, options: { record: true } }) });
+    $("decision-q").value = "";
+    await loadDecisions();
+  } catch (err) {
+    showError(err);
   }
 }
 
@@ -264,6 +279,7 @@ function refreshAll() {
 $("plan-form").addEventListener("submit", submitPlan);
 $("run-btn").addEventListener("click", startRun);
 $("cancel-btn").addEventListener("click", cancelRun);
+$("record-btn").addEventListener("click", recordPlan);
 $("decision-form").addEventListener("submit", loadDecisions);
 $("token-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
