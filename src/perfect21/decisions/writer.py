@@ -42,9 +42,9 @@ from perfect21.decisions.models import Decision, utc_now
 __all__ = ["Job", "Writer", "Written"]
 
 QUIET_S = 0.02  # index after the queue has been empty this long
-MAX_LAG_S = 0.5  # ... or between batches, once the oldest unindexed record is this old
+MAX_LAG_S = 1.0  # ... or between batches, once the oldest unindexed record is this old
 INDEX_CHUNK = 512  # records indexed per transaction
-FORCED_SHARE = 0.25  # forced index steps take at most this share of a busy writer's time
+FORCED_SHARE = 0.2  # forced index steps take at most this share of a busy writer's time
 CLOSE_INDEX_S = 2.0  # on close, catch the index up for at most this long
 
 RECORD, OPERATION, FLUSH_INDEX = 1, 2, 3
