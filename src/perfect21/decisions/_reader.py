@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from perfect21._errors import InputError, NotFoundError, StoreError, ValidationError
-from perfect21._sqlite import connect, translate_error
+from perfect21._sqlite import connect, migrate, translate_error
 from perfect21.decisions import _schema
 from perfect21.decisions._search import compile_query
 from perfect21.decisions.models import Decision, Status, format_number, utc_now
@@ -24,16 +24,15 @@ _ULID = re.compile(r"[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}")
 MAX_LIMIT = 10_000
 
 
-def open_connection(
-    path: Path, *, busy_timeout_s: float, check_same_thread: bool = True
-) -> sqlite3.Connection:
-    """:func:`perfect21._sqlite.connect`, saying so when the folder or file is read-only."""
+def open_connection(path: Path, *, busy_timeout_s: float) -> sqlite3.Connection:
+    """A connection to the store at ``path``, created and migrated if needed.
+
+    Usable from any thread (each connection is still used by one thread at a time). A
+    read-only folder or file is named as the reason when SQLite cannot open the file.
+    """
     try:
-        return connect(
-            path,
-            busy_timeout_s=busy_timeout_s,
-            synchronous="FULL",
-            check_same_thread=check_same_thread,
+        conn = connect(
+            path, busy_timeout_s=busy_timeout_s, synchronous="FULL", check_same_thread=False
         )
     except StoreError as exc:
         if type(exc) is StoreError and _read_only(path):
@@ -41,6 +40,16 @@ def open_connection(
                 f"{path}: cannot write the decision store: its folder or file is read-only ({exc})"
             ) from None
         raise
+    try:
+        if _schema.schema_version(conn) < _schema.SCHEMA_VERSION:
+            migrate(conn, _schema.MIGRATIONS, path=str(path))
+    except sqlite3.Error as exc:
+        conn.close()
+        raise translate_error(exc, path, busy_timeout_s) from None
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _read_only(path: Path) -> bool:

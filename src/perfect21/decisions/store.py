@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import builtins
 import operator
-import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -21,8 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from perfect21._config import Config, load_config
 from perfect21._errors import StoreError, ValidationError
-from perfect21._sqlite import migrate, translate_error
-from perfect21.decisions import _schema
 from perfect21.decisions._reader import Reader, open_connection, supersede_operation
 from perfect21.decisions.models import Decision, Status, trusted
 from perfect21.decisions.writer import FLUSH_INDEX, OPERATION, RECORD, Job, Writer, Written
@@ -117,20 +114,9 @@ class _Settings:
             index_on_close=self.index_on_close,
         )
 
-    def reader(self, *, check_same_thread: bool = True) -> Reader:
+    def reader(self) -> Reader:
         """A reader connection; creates and migrates the database if needed."""
-        conn = open_connection(
-            self.path, busy_timeout_s=self.busy_timeout_s, check_same_thread=check_same_thread
-        )
-        try:
-            if _schema.schema_version(conn) < _schema.SCHEMA_VERSION:
-                migrate(conn, _schema.MIGRATIONS, path=str(self.path))
-        except sqlite3.Error as exc:
-            conn.close()
-            raise translate_error(exc, self.path, self.busy_timeout_s) from None
-        except BaseException:
-            conn.close()
-            raise
+        conn = open_connection(self.path, busy_timeout_s=self.busy_timeout_s)
         return Reader(conn, str(self.path), self.busy_timeout_s)
 
 
@@ -149,7 +135,7 @@ class _Readers:
         if reader is None:
             if self.closed:
                 raise StoreError(f"{self._settings.path}: the decision store is closed")
-            reader = self._settings.reader(check_same_thread=False)
+            reader = self._settings.reader()
             with self._lock:
                 if self.closed:
                     reader.conn.close()

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from perfect21._errors import Perfect21Error, StoreError, ValidationError
-from perfect21._sqlite import migrate, translate_error
+from perfect21._sqlite import translate_error
 from perfect21.decisions import _schema
 from perfect21.decisions._ids import IdGenerator
 from perfect21.decisions._reader import open_connection
@@ -264,8 +264,6 @@ class Writer:
         try:
             for name, value in self.pragmas.items():
                 conn.execute(f"PRAGMA {name} = {int(value) if isinstance(value, bool) else value}")
-            if _schema.schema_version(conn) < _schema.SCHEMA_VERSION:
-                migrate(conn, _schema.MIGRATIONS, path=str(self.path))
             (upto,) = conn.execute("SELECT indexed_upto FROM search_state").fetchone()
             (top,) = conn.execute("SELECT coalesce(max(number), 0) FROM decisions").fetchone()
         except sqlite3.Error as exc:
