@@ -20,7 +20,6 @@ instant even while other threads keep recording.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -451,6 +450,8 @@ class Registry:
             try:
                 collector(self)
             except Exception:  # a broken collector must not break scraping
+                import logging
+
                 logging.getLogger("perfect21.monitor").exception("KPI collector failed")
         now = self._clock()
         with self._lock:
