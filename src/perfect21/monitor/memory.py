@@ -315,7 +315,8 @@ class MemoryGuard:
     # -- admission ---------------------------------------------------------------------------
     @property
     def accepting(self) -> bool:
-        """False while RSS went over the hard limit and has not come back under the soft one."""
+        """False from when RSS goes over the hard limit until it is back under the soft one
+        (or a clean-up leaves it under the hard one)."""
         return self._accepting.is_set()
 
     def check_capacity(self) -> None:
@@ -451,7 +452,7 @@ class MemoryGuard:
     def _run_cleanups(self) -> bool:
         """Run every callback, ``gc.collect()`` and ``malloc_trim``; False when every callback
         said it had nothing to free (returned 0 or False)."""
-        freed_something = not self._cleanups
+        freed_something = False  # gc alone does not count: back off if that is all there is
         for callback in list(self._cleanups):
             try:
                 result = callback()
