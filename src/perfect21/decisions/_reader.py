@@ -6,6 +6,7 @@ import builtins
 import os
 import re
 import sqlite3
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -153,28 +154,89 @@ class Reader:
         cursor: int | None = None,
         oldest_first: bool = False,
     ) -> builtins.list[Decision]:
-        """Newest first (or oldest first); ``cursor``: only numbers past it, for paging."""
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None and status != "":
-            where.append("status = ?")
-            args.append(Status.parse(status).value)
-        if tag:
-            where.append("number IN (SELECT number FROM decision_tags WHERE tag = ?)")
-            args.append(tag)
+        """Newest first (or oldest first); ``cursor``: only numbers past it, for paging.
+
+        Filters use the derived tables (``decision_keys``, ``decision_tags``) for records the
+        indexer has reached and look at the few newer records directly, in one snapshot, so
+        a record is listed as soon as it is recorded.
+        """
+        wanted = Status.parse(status).value if status else None
         lower = parse_since(since)
+        limit = _limit(limit)
+        order = "ASC" if oldest_first else "DESC"
+        past = "> ?" if oldest_first else "< ?"
+        if wanted is None and not tag and lower is None:
+            sql, args = _schema.SELECT_SQL, []
+            if cursor is not None:
+                sql += f" WHERE number {past}"
+                args.append(cursor)
+            return self._decisions(f"{sql} ORDER BY number {order} LIMIT ?", [*args, limit])
+        try:
+            self.conn.execute("BEGIN")  # one snapshot for both parts
+            try:
+                ((upto,),) = self._run("SELECT indexed_upto FROM search_state")
+                indexed = self._indexed(upto, wanted, tag, lower, cursor, order, past, limit)
+                tail = self._tail(upto, wanted, tag, lower, cursor, order, past, limit)
+            finally:
+                self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path, self.busy_timeout_s) from None
+        # every tail number is above every indexed one
+        found = indexed + tail if oldest_first else tail + indexed
+        return found[:limit]
+
+    def _indexed(
+        self, upto: int, status: str | None, tag: str | None, lower: str | None,
+        cursor: int | None, order: str, past: str, limit: int,
+    ) -> builtins.list[Decision]:  # fmt: skip
+        where: builtins.list[str] = ["k.number <= ?"]
+        args: builtins.list[Any] = [upto]
+        if status is not None:
+            where.append("k.status = ?")
+            args.append(status)
+        if lower is not None:
+            where.append("k.created >= ?")
+            args.append(lower)
+        if tag:
+            where.append("k.number IN (SELECT number FROM decision_tags WHERE tag = ?)")
+            args.append(tag)
+        if cursor is not None:
+            where.append(f"k.number {past}")
+            args.append(cursor)
+        columns = ", ".join(f"d.{c.strip()}" for c in _schema.COLUMNS.split(","))
+        sql = (
+            f"SELECT {columns} FROM decision_keys AS k JOIN decisions AS d ON d.number = k.number"
+            f" WHERE {' AND '.join(where)} ORDER BY k.number {order} LIMIT ?"
+        )
+        return self._decisions(sql, [*args, limit])
+
+    def _tail(
+        self, upto: int, status: str | None, tag: str | None, lower: str | None,
+        cursor: int | None, order: str, past: str, limit: int,
+    ) -> builtins.list[Decision]:  # fmt: skip
+        """Matching records the indexer has not reached yet (normally none or a few)."""
+        where: builtins.list[str] = ["number > ?"]
+        args: builtins.list[Any] = [upto]
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
         if lower is not None:
             where.append("created >= ?")
             args.append(lower)
         if cursor is not None:
-            where.append("number > ?" if oldest_first else "number < ?")
+            where.append(f"number {past}")
             args.append(cursor)
-        sql = _schema.SELECT_SQL
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY number {'ASC' if oldest_first else 'DESC'} LIMIT ?"
-        args.append(_limit(limit))
-        return self._decisions(sql, args)
+        sql = f"{_schema.SELECT_SQL} WHERE {' AND '.join(where)} ORDER BY number {order}"
+        if not tag:
+            return self._decisions(f"{sql} LIMIT ?", [*args, limit])
+        found = []
+        for row in self.conn.execute(sql, args):
+            d = self._decision(row)
+            if tag in d.tags:
+                found.append(d)
+                if len(found) == limit:
+                    break
+        return found
 
     def search(
         self, query: str, *, limit: int = 20, status: Status | str | None = None
@@ -205,21 +267,34 @@ class Reader:
         return int(upto), int(top)
 
     def stats(self) -> dict[str, Any]:
-        by_status = dict.fromkeys((s.value for s in Status), 0)
-        for status, count in self._run("SELECT status, count(*) FROM decisions GROUP BY status"):
-            by_status[status] = count
-        tags = self._run(
-            "SELECT tag, count(*) AS n FROM decision_tags"
-            " GROUP BY tag ORDER BY n DESC, tag LIMIT 10"
-        )
-        ((first, last, imported),) = self._run(
-            "SELECT min(created), max(created), count(legacy_id) FROM decisions"
-        )
-        upto, top = self.index_state()
+        """Counts by status, the ten most used tags, dates, and the index backlog."""
+        try:
+            self.conn.execute("BEGIN")  # one snapshot
+            try:
+                by_status = dict.fromkeys((s.value for s in Status), 0)
+                for status, count in self._run(
+                    "SELECT status, count(*) FROM decisions GROUP BY status"
+                ):
+                    by_status[status] = count
+                upto, top = self.index_state()
+                tags = Counter(dict(self._run(
+                    "SELECT tag, count(*) FROM decision_tags WHERE number <= ? GROUP BY tag",
+                    (upto,),
+                )))  # fmt: skip
+                for (extra,) in self._run("SELECT extra FROM decisions WHERE number > ?", (upto,)):
+                    tags.update(_schema.tags_of_extra(extra))
+                ((first, last, imported),) = self._run(
+                    "SELECT min(created), max(created), count(legacy_id) FROM decisions"
+                )
+            finally:
+                self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path, self.busy_timeout_s) from None
+        top_tags = sorted(tags.items(), key=lambda item: (-item[1], item[0]))[:10]
         return {
             "total": sum(by_status.values()),
             "by_status": by_status,
-            "top_tags": {tag: n for tag, n in tags},
+            "top_tags": dict(top_tags),
             "imported": imported,
             "first_created": first,
             "last_created": last,
@@ -265,6 +340,8 @@ def supersede_operation(old_ref: str | int, new_ref: str | int) -> Any:
                 "UPDATE decisions SET status = ?, extra = ?, updated = ? WHERE number = ?",
                 (row[3], row[7], row[9], d.number),
             )
+            # the derived copy, if the indexer has made it already
+            conn.execute("UPDATE decision_keys SET status = ? WHERE number = ?", (row[3], d.number))
         return old, new
 
     return operation

@@ -10,11 +10,12 @@ How long it waits for a batch to fill (``linger``) adapts: it waits only when th
 batch showed that several callers are active, and only until as many records as last time
 are queued. One caller awaiting each record in turn therefore never waits for a timer.
 
-The search index is updated by the same thread *after* the commit, when the queue has been
-quiet for a moment (``QUIET_S``), or — if writes never pause — in bounded steps once the
-oldest unindexed record is ``MAX_LAG_S`` old. Which records are indexed is stored in the
-database (``search_state``) in the same transaction as the index rows, so a crash loses no
-index work that is not redone on the next start.
+The write transaction writes only the records. What is derived from them — the search
+index and the list filters' tables (``decision_keys``: status and date; ``decision_tags``) —
+is written by the same thread *after* the commit, when the queue has been quiet for a moment
+(``QUIET_S``), or — if writes never pause — in bounded steps once the oldest unindexed record
+is ``MAX_LAG_S`` old. How far that has got is stored in the database (``search_state``) in
+the same transaction as the derived rows, so after a crash the next writer catches up.
 
 Failures: a batch that fails on a constraint is retried job by job, so one bad record does
 not fail its neighbours; any other error (disk full, read-only, locked past the timeout)
@@ -130,20 +131,18 @@ def _copy_error(error: BaseException) -> BaseException:
 
 def _rows(
     items: list[Decision], ids: list[str], first: int, now: str, keys: Sequence[str] | None
-) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
-    """The ``decisions`` and ``decision_tags`` rows of ``items``, numbered from ``first``.
+) -> list[tuple[Any, ...]]:
+    """The ``decisions`` rows of ``items``, numbered from ``first``.
 
     The hot loop of the store: one tuple per record, fields read straight off the value.
     """
     extra_of = _schema.extra_of
-    rows = [
+    return [
         (first + i, d.id or ids[i], d.title, d.status._value_, d.context, d.decision,
          d.rationale, extra_of(d), d.created or now, d.updated or now, d.legacy_id or None,
          keys[i] if keys else None)
         for i, d in enumerate(items)
     ]  # fmt: skip
-    tags = [(t, first + i) for i, d in enumerate(items) if d.tags for t in d.tags]
-    return rows, tags
 
 
 class Writer:
@@ -347,17 +346,14 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             (number,) = conn.execute("SELECT coalesce(max(number), 0) FROM decisions").fetchone()
             if any(job.keys for job in jobs):
-                rows, tags = self._keyed_rows(conn, jobs, ids, number, now)
+                rows = self._keyed_rows(conn, jobs, ids, number, now)
             else:
-                items = [d for job in jobs for d in job.items]
-                rows, tags = _rows(items, ids, number + 1, now, None)
+                rows = _rows([d for job in jobs for d in job.items], ids, number + 1, now, None)
                 at = 0
                 for job in jobs:
                     job.result = Written(number + 1 + at, ids, at, now)
                     at += job.count
             conn.executemany(_schema.INSERT_SQL, rows)
-            if tags:
-                conn.executemany(_schema.INSERT_TAG_SQL, tags)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
@@ -380,28 +376,25 @@ class Writer:
 
     def _keyed_rows(
         self, conn: sqlite3.Connection, jobs: list[Job], ids: list[str], number: int, now: str
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[str, int]]]:
+    ) -> list[tuple[Any, ...]]:
         """Rows of import jobs: records whose key is already stored are skipped."""
         rows: list[tuple[Any, ...]] = []
-        tags: list[tuple[str, int]] = []
         at = 0
         for job in jobs:
             keys = job.keys
             skipped = self._existing_keys(conn, keys) if keys else frozenset()
             job.result = Written(number + 1, ids, at, now, skipped)
             keep = [i for i in range(job.count) if i not in skipped]
-            job_rows, job_tags = _rows(
+            rows += _rows(
                 [job.items[i] for i in keep],
                 [ids[at + i] for i in keep],
                 number + 1,
                 now,
                 [keys[i] for i in keep] if keys else None,
             )
-            rows += job_rows
-            tags += job_tags
             number += len(keep)
             at += job.count
-        return rows, tags
+        return rows
 
     def _existing_keys(self, conn: sqlite3.Connection, keys: Sequence[str]) -> frozenset[int]:
         """Positions in ``keys`` already stored, or repeated earlier in ``keys``."""
@@ -492,10 +485,14 @@ class Writer:
                 (upto, INDEX_CHUNK),
             ).fetchall()
             if rows:
+                derived = _schema.derived_rows(rows)
                 conn.executemany(
                     "INSERT INTO decisions_fts (rowid, body, parts) VALUES (?, ?, ?)",
-                    _schema.search_rows(rows),
+                    derived.search,
                 )
+                conn.executemany(_schema.INSERT_KEY_SQL, derived.keys)
+                if derived.tags:
+                    conn.executemany(_schema.INSERT_TAG_SQL, derived.tags)
                 upto = rows[-1][0]
                 conn.execute("UPDATE search_state SET indexed_upto = ?", (upto,))
             conn.execute("COMMIT")
