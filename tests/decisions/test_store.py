@@ -299,3 +299,25 @@ def test_migration_from_version_1(db_path: Path) -> None:
     versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
     assert versions == [1, 2]
     conn.close()
+
+
+def test_import_and_plain_jobs_share_a_transaction(db_path: Path) -> None:
+    """A batch that mixes import jobs (keys) and plain records writes both correctly."""
+    from perfect21.decisions.writer import RECORD, Job, Writer
+
+    writer = Writer(db_path)
+    writer._open()  # drive the writer's batch step directly, on this thread
+    try:
+        imported = Job(RECORD, [Decision(title="old", legacy_id="x")], keys=["x#1"])
+        plain = [Job(RECORD, [Decision(title=f"new {i}")]) for i in range(3)]
+        writer._write_records([imported, *plain])
+        assert imported.wait().first == 1 and [j.wait().first for j in plain] == [2, 3, 4]
+        again = Job(RECORD, [Decision(title="old", legacy_id="x")], keys=["x#1"])
+        more = Job(RECORD, [Decision(title="newer")])
+        writer._write_records([again, more])
+        assert again.wait().skipped == frozenset({0}) and more.wait().first == 5
+    finally:
+        assert writer._conn is not None
+        writer._conn.close()
+    with SyncDecisionStore.open(db_path) as store:
+        assert [d.legacy_id for d in store.list()] == ["", "", "", "", "x"]

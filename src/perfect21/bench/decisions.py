@@ -50,6 +50,7 @@ from perfect21.decisions import _schema
 from perfect21.decisions._ids import IdGenerator
 from perfect21.decisions.models import Decision, Option, Status, utc_now
 from perfect21.decisions.store import DecisionStore, SyncDecisionStore
+from perfect21.decisions.writer import insert_rows
 
 __all__ = ["command", "make_decisions", "measure"]
 
@@ -142,21 +143,19 @@ Result = tuple[float, float]
 
 
 # ------------------------------------------------------------------------ raw sqlite3 ceiling
-def _raw_rows(decisions: Sequence[Decision]) -> list[tuple[Any, ...]]:
-    """The rows the store's write transactions insert, serialised before the clock starts."""
-    ids = IdGenerator().take(len(decisions))
-    now = utc_now()
-    return [_schema.row_of(d, i + 1, ids[i], now) for i, d in enumerate(decisions)]
+def _raw_rows(decisions: Sequence[Decision]) -> tuple[str, list[tuple[Any, ...]]]:
+    """The statement and rows the store's write transactions run, made before the clock."""
+    return insert_rows(list(decisions), IdGenerator().take(len(decisions)), 1, utc_now(), None)
 
 
-def _ceiling(path: Path, rows: list[tuple[Any, ...]], batch: int) -> Result:
+def _ceiling(path: Path, sql: str, rows: list[tuple[Any, ...]], batch: int) -> Result:
     conn = connect(path, synchronous="FULL")
     migrate(conn, _schema.MIGRATIONS)
     try:
         clock = _Clock()
         for k in range(0, len(rows), batch):
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(_schema.INSERT_SQL, rows[k : k + batch])
+            conn.executemany(sql, rows[k : k + batch])
             conn.execute("COMMIT")
         return clock.result(len(rows))
     finally:
@@ -285,14 +284,14 @@ def measure(
     try:
         _progress(f"building {records:,} decisions …")
         decisions = make_decisions(max(records, seed_records, concurrent_records))
-        rows = _raw_rows(decisions)
+        sql, rows = _raw_rows(decisions)
         search_db = root / "search" / "decisions.db"
         index: dict[str, float] = {}
         for rep in range(repeats):
             _progress(f"round {rep + 1}/{repeats}: seed case (batches of 100), batched (1,000)")
-            keep("seed_ceiling", _ceiling(fresh("c100"), rows[:seed_records], 100))
+            keep("seed_ceiling", _ceiling(fresh("c100"), sql, rows[:seed_records], 100))
             keep("seed", asyncio.run(_store_batched(fresh("s100"), decisions[:seed_records], 100)))
-            keep("ceiling", _ceiling(fresh("c1000"), rows[:records], 1000))
+            keep("ceiling", _ceiling(fresh("c1000"), sql, rows[:records], 1000))
             last = rep == repeats - 1  # its database is the search corpus
             path = fresh("search") if last else fresh("s1000")
             keep("batched", asyncio.run(
@@ -302,7 +301,7 @@ def measure(
                 _store_concurrent(fresh("conc"), decisions[:concurrent_records], producers)))
         _progress(f"sequential: {sequential_records:,} records, one awaited at a time")
         seq_rows = rows[:sequential_records]
-        keep("sequential_ceiling", _ceiling(fresh("c1"), seq_rows, 1))
+        keep("sequential_ceiling", _ceiling(fresh("c1"), sql, seq_rows, 1))
         keep("sequential", asyncio.run(
             _store_sequential(fresh("seq"), decisions[:sequential_records])))
         _progress(f"naive: rewrite a JSON file per record (up to {naive_records:,} records)")

@@ -17,6 +17,7 @@ from perfect21.decisions.models import Decision, Links, Option, Status, trusted
 
 __all__ = [
     "COLUMNS",
+    "INSERT_PLAIN_SQL",
     "INSERT_SQL",
     "INSERT_TAG_SQL",
     "MIGRATIONS",
@@ -94,6 +95,11 @@ COLUMNS = (
     " legacy_id, import_key"
 )
 INSERT_SQL = f"INSERT INTO decisions ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# Most records have neither a legacy id nor an import key: two fewer parameters to bind.
+PLAIN_COLUMNS = "number, id, title, status, context, decision, rationale, extra, created, updated"
+INSERT_PLAIN_SQL = (
+    f"INSERT INTO decisions ({PLAIN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 INSERT_TAG_SQL = "INSERT OR IGNORE INTO decision_tags (tag, number) VALUES (?, ?)"
 INSERT_KEY_SQL = "INSERT OR REPLACE INTO decision_keys (number, status, created) VALUES (?, ?, ?)"
 SELECT_SQL = f"SELECT {COLUMNS} FROM decisions"
@@ -122,7 +128,7 @@ def extra_of(d: Decision) -> str:
     link_text = (
         f"{join(links.supersedes)}{FS}{links.superseded_by}{FS}{links.workflow_id}{FS}"
         f"{links.run_id}{FS}{join(links.related)}"
-        if links
+        if links is not _NO_LINKS and links
         else ""
     )
     return (

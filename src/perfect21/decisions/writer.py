@@ -40,7 +40,7 @@ from perfect21.decisions._ids import IdGenerator
 from perfect21.decisions._reader import open_connection
 from perfect21.decisions.models import Decision, utc_now
 
-__all__ = ["Job", "Writer", "Written"]
+__all__ = ["Job", "Writer", "Written", "insert_rows"]
 
 QUIET_S = 0.02  # index after the queue has been empty this long
 MAX_LAG_S = 1.0  # ... or between batches, once the oldest unindexed record is this old
@@ -129,18 +129,28 @@ def _copy_error(error: BaseException) -> BaseException:
     return StoreError(f"decision store writer failed: {error!r}")
 
 
-def _rows(
-    items: list[Decision], ids: list[str], first: int, now: str, keys: Sequence[str] | None
-) -> list[tuple[Any, ...]]:
-    """The ``decisions`` rows of ``items``, numbered from ``first``.
+def insert_rows(
+    items: list[Decision],
+    ids: list[str],
+    first: int,
+    now: str,
+    keys: Sequence[str | None] | None,
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """The INSERT statement and the ``decisions`` rows of ``items``, numbered from ``first``.
 
     The hot loop of the store: one tuple per record, fields read straight off the value.
     """
     extra_of = _schema.extra_of
-    return [
+    if keys or any(d.legacy_id for d in items):
+        return _schema.INSERT_SQL, [
+            (first + i, d.id or ids[i], d.title, d.status._value_, d.context, d.decision,
+             d.rationale, extra_of(d), d.created or now, d.updated or now, d.legacy_id or None,
+             keys[i] if keys else None)
+            for i, d in enumerate(items)
+        ]  # fmt: skip
+    return _schema.INSERT_PLAIN_SQL, [
         (first + i, d.id or ids[i], d.title, d.status._value_, d.context, d.decision,
-         d.rationale, extra_of(d), d.created or now, d.updated or now, d.legacy_id or None,
-         keys[i] if keys else None)
+         d.rationale, extra_of(d), d.created or now, d.updated or now)
         for i, d in enumerate(items)
     ]  # fmt: skip
 
@@ -346,14 +356,15 @@ class Writer:
             conn.execute("BEGIN IMMEDIATE")
             (number,) = conn.execute("SELECT coalesce(max(number), 0) FROM decisions").fetchone()
             if any(job.keys for job in jobs):
-                rows = self._keyed_rows(conn, jobs, ids, number, now)
+                sql, rows = _schema.INSERT_SQL, self._keyed_rows(conn, jobs, ids, number, now)
             else:
-                rows = _rows([d for job in jobs for d in job.items], ids, number + 1, now, None)
+                items = [d for job in jobs for d in job.items]
+                sql, rows = insert_rows(items, ids, number + 1, now, None)
                 at = 0
                 for job in jobs:
                     job.result = Written(number + 1 + at, ids, at, now)
                     at += job.count
-            conn.executemany(_schema.INSERT_SQL, rows)
+            conn.executemany(sql, rows)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._rollback()
@@ -385,13 +396,13 @@ class Writer:
             skipped = self._existing_keys(conn, keys) if keys else frozenset()
             job.result = Written(number + 1, ids, at, now, skipped)
             keep = [i for i in range(job.count) if i not in skipped]
-            rows += _rows(
+            rows += insert_rows(
                 [job.items[i] for i in keep],
                 [ids[at + i] for i in keep],
                 number + 1,
                 now,
-                [keys[i] for i in keep] if keys else None,
-            )
+                [keys[i] for i in keep] if keys else [None] * len(keep),
+            )[1]
             number += len(keep)
             at += job.count
         return rows
