@@ -22,17 +22,34 @@ Chinese words; combining it with a second index for short terms made mixed queri
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import NamedTuple
 
 __all__ = ["compile_query", "document"]
 
 # Han, kana, hangul and CJK compatibility ideographs: scripts written without spaces.
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_RUN = re.compile(f"[{_CJK}]+|[^\\W_{_CJK}]+")
-_CJK_RUN = re.compile(f"[{_CJK}]+")
-_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
-# Camel-case / digit boundaries inside a word: PostgreSQL -> Postgre|SQL, OAuth2 -> O|Auth|2.
-_FRAGMENT = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+class _Patterns(NamedTuple):
+    run: re.Pattern[str]  # a CJK run, or a run of other letters/digits
+    cjk_run: re.Pattern[str]
+    ascii_word: re.Pattern[str]
+    # Camel-case / digit boundaries in a word: PostgreSQL -> Postgre|SQL, OAuth2 -> O|Auth|2.
+    fragment: re.Pattern[str]
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    """Compiled on first use: the Unicode classes take ~6 ms to compile, which commands that
+    neither search nor index (``decisions list``) should not pay at start-up."""
+    return _Patterns(
+        re.compile(f"[{_CJK}]+|[^\\W_{_CJK}]+"),
+        re.compile(f"[{_CJK}]+"),
+        re.compile(r"[A-Za-z0-9]+"),
+        re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+"),
+    )
 
 MAX_TERMS = 16
 
@@ -50,6 +67,7 @@ def document(*texts: str) -> tuple[str, str]:
     """
     text = "\n".join(texts)
     parts: list[str] = []
+    patterns = _patterns()
 
     def bigrams(match: re.Match[str]) -> str:
         run = match.group(0)
@@ -58,11 +76,11 @@ def document(*texts: str) -> tuple[str, str]:
         parts.append(run[-1])
         return " " + " ".join(map(str.__add__, run, run[1:])) + " "
 
-    body = _CJK_RUN.sub(bigrams, text)
-    for word in _ASCII_WORD.findall(text):
+    body = patterns.cjk_run.sub(bigrams, text)
+    for word in patterns.ascii_word.findall(text):
         if word[1:].islower() or word.islower() or word.isdigit():
             continue  # "word", "Word", "2025": no inner boundary
-        fragments = _FRAGMENT.findall(word)
+        fragments = patterns.fragment.findall(word)
         if len(fragments) > 1:
             parts.extend(fragments[1:])
     return body, " ".join(parts)
@@ -70,10 +88,11 @@ def document(*texts: str) -> tuple[str, str]:
 
 def _term_query(term: str) -> str | None:
     """One white-space separated term as an FTS5 expression, or None if it has no tokens."""
+    patterns = _patterns()
     tokens: list[tuple[str, bool]] = []  # (token, is_cjk_run)
-    for match in _RUN.finditer(term):
+    for match in patterns.run.finditer(term):
         run = match.group(0)
-        tokens.append((run, bool(_CJK_RUN.fullmatch(run))))
+        tokens.append((run, bool(patterns.cjk_run.fullmatch(run))))
     if not tokens:
         return None
     # The phrase of the term's pieces ("JWT认证" -> "JWT 认证"); the last one is a prefix
