@@ -59,7 +59,7 @@ def test_plan_and_run_from_the_dashboard(server: Server, browser: Any) -> None:
     assert page.locator("#events li").count() > 3
     page.click("#record-btn")  # the plan as a proposed ADR, then listed under Decisions
     page.wait_for_function("[...document.querySelectorAll('#decisions li')]"
-                           ".some(li => li.textContent.startsWith('Plan: '))")
+                           ".some(li => li.textContent.startsWith('Workflow for: '))")
     assert not errors, errors
     assert not external, external  # works offline: nothing outside the server is fetched
     page.close()

@@ -267,7 +267,7 @@ def test_plan_record_option_stores_a_decision(client: httpx.Client) -> None:
         pytest.skip("the decision store is not in this build")
     plan = client.post("/v1/plan", json={"request": "add SSO login",
                                          "options": {"record": True}}).json()
-    decisions = client.get("/v1/decisions", params={"tag": "plan"}).json()["decisions"]
+    decisions = client.get("/v1/decisions", params={"tag": "workflow"}).json()["decisions"]
     assert plan["id"] in [d["links"]["workflow_id"] for d in decisions]
 
 

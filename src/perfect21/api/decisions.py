@@ -25,17 +25,10 @@ def open_store(config: Config) -> DecisionsAdapter | None:
 
 
 def decision_from_plan(plan: Plan) -> Any:
-    """A proposed ADR for a plan: which agents, in which stages, and why."""
-    from perfect21.decisions import Decision, Links
+    """The same proposed ADR as ``perfect21 plan --record`` (one definition, in decisions)."""
+    from perfect21.decisions.planner_hook import decision_from_plan as from_plan
 
-    title = plan.request if len(plan.request) <= 120 else plan.request[:119] + "…"
-    stages = "; ".join(f"{s.name}: {', '.join(s.agents)}" for s in plan.stages)
-    reasons = [f"{c.name}: {c.reasons[0]}" for c in plan.agents if c.reasons]
-    return Decision(title=f"Plan: {title}", context=plan.request,
-                    decision=f"{plan.analysis.complexity.value} workflow — {stages}",
-                    rationale="\n".join(reasons)[:100_000],
-                    agents=tuple(c.name for c in plan.agents)[:100], tags=("plan",),
-                    links=Links(workflow_id=plan.id))
+    return from_plan(plan)
 
 
 class DecisionsAdapter:

@@ -121,6 +121,9 @@ def complexity_score(vector: dict[str, float]) -> float:
     return sum(WEIGHTS.get(name, 0.0) * value for name, value in vector.items())
 
 
+_BANDS = f"(simple < {THRESHOLDS[0]:+.2f} <= medium < {THRESHOLDS[1]:+.2f} <= complex)"
+
+
 def analyse(text: str, scan: Scan, index: CompiledIndex, *, agent_breadth: int) -> Analysis:
     """Analyse ``text``; ``agent_breadth`` = how many distinct roles the routing found."""
     vector, buckets, scale = features(text, scan, index, agent_breadth=agent_breadth)
@@ -132,14 +135,12 @@ def analyse(text: str, scan: Scan, index: CompiledIndex, *, agent_breadth: int) 
     else:
         complexity = Complexity.MEDIUM
     contributions = sorted(
-        ((WEIGHTS.get(k, 0.0) * v, k) for k, v in vector.items() if v),
-        key=lambda cv: (-abs(cv[0]), cv[1]),
+        (-abs(weight), name, weight)
+        for name, value in vector.items()
+        if value and (weight := WEIGHTS.get(name, 0.0) * value)
     )
-    reasons = [
-        f"complexity {complexity.value}: score {score:+.2f} "
-        f"(simple < {THRESHOLDS[0]:+.2f} <= medium < {THRESHOLDS[1]:+.2f} <= complex)"
-    ]
-    for weight, name in contributions[:4]:
+    reasons = [f"complexity {complexity.value}: score {score:+.2f} {_BANDS}"]
+    for _magnitude, name, weight in contributions[:4]:
         detail = ""
         if name in _SIGNALS:
             detail = ": " + ", ".join(buckets.get(f"signal:{name}", [])[:4])

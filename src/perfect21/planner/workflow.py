@@ -54,18 +54,18 @@ def plan_id(normalized_request: str, catalog_version: str, options: str = "") ->
     return "plan-" + digest.hexdigest()[:16]
 
 
+_STAGE_LINES = {stage: f"Stage: {stage} — {goal}." for stage, goal in STAGE_GOALS.items()}
+
+
 def _brief(request: str, agent: AgentSpec, stage: str, peers: Sequence[str],
-           before: Sequence[str]) -> str:
-    lines = [
-        f"Request: {request}",
-        f"Your role: {agent.name} — {agent.description}",
-        f"Stage: {stage} — {STAGE_GOALS[stage]}.",
-    ]
+           before: str) -> str:
+    brief = f"Request: {request}\nYour role: {agent.name} — {agent.description}\n" \
+        f"{_STAGE_LINES[stage]}"
     if peers:
-        lines.append("Working in parallel with: " + ", ".join(peers) + ".")
+        brief += f"\nWorking in parallel with: {', '.join(peers)}."
     if before:
-        lines.append("Builds on the results of: " + ", ".join(before) + ".")
-    return "\n".join(lines)
+        brief += f"\nBuilds on the results of: {before}."
+    return brief
 
 
 def build_plan(
@@ -88,7 +88,7 @@ def build_plan(
     for position, name in enumerate(used):
         specs = by_stage[name]
         names = [a.name for a in specs]
-        before = [t.agent for t in previous]
+        before = ", ".join(t.agent for t in previous)
         tasks = tuple(
             Task(
                 id=f"{name}.{spec.name}",
