@@ -209,6 +209,9 @@ def _processes(runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p21-bench-planner-") as tmp:
         env = {**os.environ, "PERFECT21_HOME": str(Path(tmp) / "home")}
         env.pop("PERFECT21_CONFIG", None)
+        # Measure a normal installation: Python caches bytecode. (Some sandboxes set
+        # PYTHONDONTWRITEBYTECODE, which would make every run recompile every module.)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         for round_no in range(runs + 1):  # round 0 warms the catalog cache; not counted
             for name, argv in cases.items():
                 start = time.perf_counter()

@@ -70,6 +70,9 @@ def measure(runs: int, progress: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="p21-startup-") as tmp:
         env = {**os.environ, "PERFECT21_HOME": str(Path(tmp) / "home")}
         env.pop("PERFECT21_CONFIG", None)
+        # Measure a normal installation: Python caches bytecode. (Some sandboxes set
+        # PYTHONDONTWRITEBYTECODE, which would make every run recompile every module.)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         for round_no in range(runs + 1):  # round 0 is the warm-up
             for name, argv in table.items():
                 if argv is None:

@@ -26,20 +26,40 @@ __all__ = ["analyse", "features"]
 _NUMBER = re.compile(r"\d[\d,.]*")
 _UNIT = re.compile(
     r"\s*(k|m|万|千|百万|亿)?\s*(?:多|余|几)?\s*(?:个|套|张|台|家|条)?\s*(?:[a-z0-9]+\s*)?"
-    r"(services|microservices|components|modules|tables|teams|repos|repositories|pages|screens|"
-    r"endpoints|apis|lines|loc|users|tenants|regions|countries|clusters|nodes|accounts|devices|"
-    r"服务|微服务|组件|模块|表|团队|仓库|页面|接口|行|用户|租户|地区|国家|集群|节点|门店|账号|设备)",
+    r"([a-z]+|[\u4e00-\u9fff]{1,3})"
+)
+_UNITS = frozenset(
+    "services microservices components modules tables teams repos repositories pages screens "
+    "endpoints apis lines loc users tenants regions countries clusters nodes accounts devices "
+    "服务 微服务 组件 模块 表 团队 仓库 页面 接口 行 用户 租户 地区 国家 "
+    "集群 节点 门店 账号 设备".split()
 )
 _SPEC_LIST = re.compile(r"[:：][^:：]{0,200}?[,，、;；][^,，、;；]{0,200}?[,，、;；]")
 _SENTENCE_MARKS = (". ", "; ", "! ", "? ", "。", "；", "！", "？", "\n")
 _LIST_MARKS = (",", "，", "、", " and ", " plus ", "\n- ", "\n* ", "；")
 # A pasted error: file:line, a Java/JS stack frame, an ...Error/...Exception name, a Python
-# traceback line. Literal anchors only (no leading \w+) so it never backtracks on long text.
-_CODE = re.compile(
-    r"\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d+|^\s+at\s|[a-z](?:Error|Exception)\b"
-    r"|^\s*File \"",
-    re.MULTILINE,
-)
+# traceback line. Each pattern is tried only when a cheap substring test says it can match.
+_FILE_LINE = re.compile(r"\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d")
+_FRAME = re.compile(r"^\s+at\s", re.MULTILINE)
+_ERROR_NAME = re.compile(r"[a-z](?:Error|Exception)\b")
+
+
+def _has_code(text: str) -> bool:
+    return bool(
+        (":" in text and _FILE_LINE.search(text))
+        or (("Error" in text or "Exception" in text) and _ERROR_NAME.search(text))
+        or (" at " in text and "\n" in text and _FRAME.search(text))
+        or 'File "' in text
+    )
+
+
+def _count(text: str, marks: tuple[str, ...]) -> int:
+    count = text.count
+    total = 0
+    for mark in marks:
+        total += count(mark)
+    return total
+
 
 _LOC = {Complexity.SIMPLE: 60, Complexity.MEDIUM: 400, Complexity.COMPLEX: 2500}
 _MODULES = {Complexity.SIMPLE: 1, Complexity.MEDIUM: 3, Complexity.COMPLEX: 6}
@@ -80,8 +100,14 @@ def _scale_mentions(text: str) -> list[str]:
         unit = _UNIT.match(lowered, number.end())
         if unit is None:
             continue
+        name = unit.group(2)
+        if name not in _UNITS:
+            # a CJK word may run on past the unit ("张表都要" → "张表都"): try its prefixes
+            name = next((name[:k] for k in (2, 1) if name[:k] in _UNITS), "")
+            if not name:
+                continue
         value = _number(number.group() + (unit.group(1) or ""))
-        if _big(value, unit.group(2)):
+        if _big(value, name):
             found.append(text[number.start() : unit.end()].strip())
     return found
 
@@ -101,16 +127,16 @@ def features(
     scale = _scale_mentions(text)
     vector = {
         "log_words": math.log1p(words),
-        "sentences": min(sum(text.count(mark) for mark in _SENTENCE_MARKS), 8) / 4,
-        "list_items": min(sum(text.count(mark) for mark in _LIST_MARKS), 12) / 4,
+        "sentences": min(_count(text, _SENTENCE_MARKS), 8) / 4,
+        "list_items": min(_count(text, _LIST_MARKS), 12) / 4,
         "domains": min(len(domains), 6) / 3,
         "stack": min(len(stack), 6) / 3,
         "breadth": min(agent_breadth, 8) / 4,
         "scale": 1.0 if scale else 0.0,
-        "code": 1.0 if _CODE.search(text) else 0.0,
+        "code": 1.0 if _has_code(text) else 0.0,
         "question": 1.0 if ("?" in text or "？" in text) else 0.0,
         # "Build X: a, b, c and d" — a colon introducing a list of deliverables
-        "spec_list": 1.0 if _SPEC_LIST.search(text) else 0.0,
+        "spec_list": 1.0 if (":" in text or "：" in text) and _SPEC_LIST.search(text) else 0.0,
     }
     for signal in _SIGNALS:
         vector[signal] = float(min(len(buckets.get(f"signal:{signal}", ())), 3))

@@ -20,13 +20,14 @@ also from Chinese requests.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
-from perfect21.planner.text import CJK_RUN, latin_tokens
+from perfect21.planner.text import CJK_RUN, latin_tokens, stem
 
 __all__ = ["FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
 
@@ -216,6 +217,9 @@ _STOPWORDS = frozenset(
         "between",
     ]
 )
+_QUERY, _MULTI, _KEY = 1, 2, 4  # token flags: BM25 query word, starts a phrase, is a key
+_TOKEN_CACHE_ENTRIES = 50_000
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")  # same tokens as text.latin_tokens
 _K1 = 1.2
 _B = 0.75
 _TRANSLATION_FACTOR = 0.7
@@ -244,26 +248,45 @@ class CompiledIndex:
     multi_starts: set[str]  # first tokens of multi-token Latin keys
     max_ngram: int
     cjk_lengths: dict[str, list[int]]  # 2-char prefix -> lengths of CJK keys, longest first
-    bm25: dict[str, list[list[float]]]  # token -> [[idx, weight], ...]
+    bm25: dict[str, list[list[Any]]]  # token -> [[idx, weight], ...]
     translations: dict[str, list[str]] = field(default_factory=dict)
+    # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
+    token_cache: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     # -- matching -------------------------------------------------------------------------
+
+    def _token_info(self, raw: str) -> tuple[str, int]:
+        """(stemmed token, flags) for a raw lower-case token; memoised, bounded."""
+        stemmed = stem(raw)
+        flags = 0
+        if stemmed not in _STOPWORDS and len(stemmed) > 1 and not stemmed.isdigit():
+            flags |= _QUERY
+        if stemmed in self.multi_starts:
+            flags |= _MULTI
+        if stemmed in self.table:
+            flags |= _KEY
+        cache = self.token_cache
+        if len(cache) >= _TOKEN_CACHE_ENTRIES:
+            cache.clear()
+        cache[raw] = (stemmed, flags)
+        return stemmed, flags
 
     def scan(self, text: str) -> Scan:
         table = self.table
         hits: dict[str, None] = {}
         query: dict[str, None] = {}
-        tokens = latin_tokens(text)
+        cache = self.token_cache
+        info = [cache.get(raw) or self._token_info(raw) for raw in _TOKEN.findall(text.lower())]
+        tokens = [t for t, _flags in info]
         count = len(tokens)
-        multi = self.multi_starts
         max_n = self.max_ngram
         stop = _STOPWORDS
         i = 0
         while i < count:
-            token = tokens[i]
-            if token not in stop and len(token) > 1 and not token.isdigit():
+            token, flags = info[i]
+            if flags & _QUERY:
                 query[token] = None
-            if token in multi:
+            if flags & _MULTI:
                 for n in range(min(max_n, count - i), 1, -1):
                     key = " ".join(tokens[i : i + n])
                     if key in table:
@@ -274,11 +297,11 @@ class CompiledIndex:
                         i += n
                         break
                 else:
-                    if token in table:
+                    if flags & _KEY:
                         hits[token] = None
                     i += 1
                 continue
-            if token in table:
+            if flags & _KEY:
                 hits[token] = None
             i += 1
         cjk_chars = 0
@@ -337,8 +360,7 @@ class CompiledIndex:
             postings = bm25.get(token)
             if postings:
                 for idx, weight in postings:
-                    i = int(idx)
-                    scores[i] = scores.get(i, 0.0) + weight
+                    scores[idx] = scores.get(idx, 0.0) + weight
         return scores
 
     def tags(self, scan: Scan) -> list[tuple[str, str]]:
@@ -499,14 +521,14 @@ def _document(agent: AgentSpec) -> list[str]:
     ]
 
 
-def _bm25(agents: Iterable[AgentSpec], n_agents: int) -> dict[str, list[list[float]]]:
+def _bm25(agents: Iterable[AgentSpec], n_agents: int) -> dict[str, list[list[Any]]]:
     docs = [_document(a) for a in agents]
     avg = sum(len(d) for d in docs) / max(len(docs), 1) or 1.0
     df: dict[str, int] = {}
     for doc in docs:
         for token in set(doc):
             df[token] = df.get(token, 0) + 1
-    out: dict[str, list[list[float]]] = {}
+    out: dict[str, list[list[Any]]] = {}
     for idx, doc in enumerate(docs):
         tf: dict[str, int] = {}
         for token in doc:

@@ -140,16 +140,18 @@ def choose_team(
         for i in chosen
     )
     rejected: list[Rejection] = []
+    # Reason texts are built once per plan, not per rejected agent (the score is its own field).
+    limit_reason = f"team size limit {high} for {complexity.value} work"
+    overlap_reason = f"only description overlap (needs {MIN_SCORE_DESCRIPTION_ONLY:g})"
+    floor_reason = f"below the selection floor {floor:.2f}"
     for i in order:
-        if i in chosen or total[i] <= 0:
-            continue
         if len(rejected) >= 8:
             break
-        if total[i] >= floor and rule.get(i, 0.0) > 0:
-            why = f"team size limit {high} for {complexity.value} work"
-        elif total[i] >= floor:
-            why = f"only description overlap ({total[i]:.2f} < {MIN_SCORE_DESCRIPTION_ONLY:g})"
+        if i in chosen or total[i] <= 0:
+            continue
+        if total[i] >= floor:
+            why = limit_reason if rule.get(i, 0.0) > 0 else overlap_reason
         else:
-            why = f"score {total[i]:.2f} below floor {floor:.2f}"
+            why = floor_reason
         rejected.append(Rejection(agents[i].name, round(total[i], 4), why))
     return choices, tuple(rejected)

@@ -18,7 +18,6 @@ MAX_TEXT_CHARS = 20_000
 
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 # Words whose plural/verb forms must not be stripped (they would collide or lose meaning).
 _KEEP = frozenset(
@@ -61,7 +60,7 @@ def latin_tokens(text: str) -> list[str]:
 
 
 def is_cjk(text: str) -> bool:
-    return _CJK_CHAR.search(text) is not None
+    return CJK_RUN.search(text) is not None
 
 
 def normalize_request(text: str) -> str:
