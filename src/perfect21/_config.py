@@ -38,7 +38,7 @@ class Config:
     team_size_simple: tuple[int, int] = (1, 3)
     team_size_medium: tuple[int, int] = (3, 6)
     team_size_complex: tuple[int, int] = (5, 8)
-    plan_cache_entries: int = 4096
+    plan_cache_entries: int = 1024
     agents_dirs: tuple[Path, ...] = ()
     builtin_agents: bool = True
     user_agents: bool = True  # read .claude/agents and ~/.claude/agents
@@ -57,8 +57,8 @@ class Config:
 
     # cache
     cache_enabled: bool = True
-    cache_l1_entries: int = 10_000
-    cache_l1_bytes: int = 64 * 1024 * 1024
+    cache_l1_entries: int = 4096
+    cache_l1_bytes: int = 32 * 1024 * 1024
     cache_l3_bytes: int = 1024 * 1024 * 1024
     cache_ttl_s: float = 7 * 24 * 3600.0
     cache_prefetch: bool = True

@@ -115,7 +115,7 @@ class Workload:
             self.guard.register_cleanup(self.planner.clear_cache)
             stem = getattr(import_module("perfect21.planner.text"), "stem", None)
             clear_stems = getattr(stem, "cache_clear", None)
-            if clear_stems is not None:  # the planner's token cache (bounded, 65,536)
+            if clear_stems is not None:  # the planner's stem memo (bounded, 16,384)
                 self.guard.register_cleanup(clear_stems)
         else:
             self.notes.append("planner missing: no plans")

@@ -184,10 +184,12 @@ class Planner:
         )
 
     def clear_cache(self) -> int:
-        """Drop cached plans (a memory-guard clean-up callback); returns how many."""
+        """Drop cached plans and token memos (a memory-guard clean-up callback); returns how
+        many plans were dropped."""
         with self._lock:
             count = len(self._cache)
             self._cache.clear()
+            self.catalog.index.token_cache.clear()
         return count
 
     @property

@@ -218,7 +218,7 @@ _STOPWORDS = frozenset(
     ]
 )
 _QUERY, _MULTI, _KEY = 1, 2, 4  # token flags: BM25 query word, starts a phrase, is a key
-_TOKEN_CACHE_ENTRIES = 50_000
+_TOKEN_CACHE_ENTRIES = 16_384
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")  # same tokens as text.latin_tokens
 _K1 = 1.2
 _B = 0.75

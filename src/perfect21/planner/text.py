@@ -28,7 +28,7 @@ _KEEP = frozenset(
 )
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 14)
 def stem(token: str) -> str:
     """A deliberately tiny English stemmer: plurals and common verb endings."""
     if token in _KEEP or len(token) <= 3 or not token.isalpha():
