@@ -227,9 +227,10 @@ _PHRASE_BONUS = 1.3
 _NAME_BONUS = 1.6
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scan:
-    """What one pass over a request found."""
+    """What one pass over a request found (an internal value: never mutated after the scan;
+    not frozen because a frozen dataclass costs ~4 µs more to build on this hot path)."""
 
     hits: tuple[str, ...]  # matched table keys, in text order, each once
     query_tokens: tuple[str, ...]  # unique stemmed tokens for BM25, incl. translations

@@ -23,13 +23,15 @@ RELATIVE_FLOOR = 0.34  # ... and this share of the best agent's score
 RELATIVE_FLOOR_TO_FILL = 0.2  # relaxed floor used only to reach the team's minimum size
 VERIFY_COMPLEMENT = ("test-engineer", "code-reviewer")
 FALLBACK = ("fullstack-engineer", "backend-architect")
+MAX_REJECTIONS = 6  # the closest runners-up, shown by --explain
 
 TeamBounds = dict[Complexity, tuple[int, int]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Scores:
-    """Sparse scores: only agents with any evidence appear (agent index → value)."""
+    """Sparse scores: only agents with any evidence appear (agent index → value). Internal
+    and never mutated after scoring; not frozen for the same hot-path reason as ``Scan``."""
 
     total: dict[int, float]
     rule: dict[int, float]
@@ -145,7 +147,7 @@ def choose_team(
     overlap_reason = f"only description overlap (needs {MIN_SCORE_DESCRIPTION_ONLY:g})"
     floor_reason = f"below the selection floor {floor:.2f}"
     for i in order:
-        if len(rejected) >= 8:
+        if len(rejected) >= MAX_REJECTIONS:
             break
         if i in chosen or total[i] <= 0:
             continue
