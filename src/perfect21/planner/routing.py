@@ -79,7 +79,11 @@ def choose_team(
     low, high = bounds[complexity]
     total = scores.total
     rule = scores.rule
-    order = sorted(total, key=lambda i: (-total[i], agents[i].name))
+    # Agents are indexed in name order (the catalog sorts them), so ties on the score break
+    # on the index: same order as (score desc, name), compared in C without a key function.
+    pairs = [(-value, i) for i, value in total.items()]
+    pairs.sort()
+    order = [i for _value, i in pairs]
     top = total[order[0]] if order else 0.0
     floor = max(MIN_SCORE, RELATIVE_FLOOR * top)
     fill_floor = max(MIN_SCORE, RELATIVE_FLOOR_TO_FILL * top)
