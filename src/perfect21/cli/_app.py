@@ -93,7 +93,10 @@ def cli() -> None:
 def run(args: list[str]) -> None:
     """Run the CLI and map Perfect21 errors to exit codes (the one place that does so)."""
     try:
-        cli.main(args=args, prog_name="perfect21", standalone_mode=False)
+        # Without standalone mode click *returns* the code of ctx.exit(n) instead of exiting.
+        code = cli.main(args=args, prog_name="perfect21", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except Perfect21Error as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
