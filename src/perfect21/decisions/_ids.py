@@ -29,14 +29,12 @@ def _encode_high(value: int) -> str:
 class IdGenerator:
     """Monotonic ULIDs; thread-safe. ``take(n)`` makes a batch cheaply (~0.3 µs an id)."""
 
-    __slots__ = ("_high", "_high_text", "_lock", "_ms", "_random")
+    __slots__ = ("_lock", "_ms", "_random")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ms = -1
         self._random = 0
-        self._high = -1
-        self._high_text = ""
 
     def take(self, n: int) -> list[str]:
         with self._lock:
@@ -50,14 +48,15 @@ class IdGenerator:
                 self._random = int.from_bytes(os.urandom(10), "big") >> 1
             base = (self._ms << _RANDOM_BITS) | self._random
             self._random += n
-            high, high_text, low_table = self._high, self._high_text, _LOW
-            out = []
-            for value in range(base + 1, base + n + 1):
+            # Values base+1 … base+n, in runs that share their first 24 characters (1,024
+            # values a run): each id is one string concatenation, done by map in C.
+            out: list[str] = []
+            value, end = base + 1, base + n + 1
+            while value < end:
                 top = value >> 10
-                if top != high:
-                    high, high_text = top, _encode_high(top)
-                out.append(high_text + low_table[value & 1023])
-            self._high, self._high_text = high, high_text
+                stop = min(end, (top + 1) << 10)
+                out += map(_encode_high(top).__add__, _LOW[value & 1023 : (stop - 1 & 1023) + 1])
+                value = stop
             return out
 
 

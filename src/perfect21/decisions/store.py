@@ -13,7 +13,7 @@ from __future__ import annotations
 import builtins
 import operator
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from perfect21._config import Config, load_config
 from perfect21._errors import StoreError, ValidationError
 from perfect21.decisions._reader import Reader, open_connection, supersede_operation
-from perfect21.decisions.models import Decision, Status, trusted
+from perfect21.decisions.models import Decision, Status
 from perfect21.decisions.writer import FLUSH_INDEX, OPERATION, RECORD, Job, Writer, Written
 
 if TYPE_CHECKING:
@@ -52,25 +52,37 @@ class ImportResult:
         return len(self.ids)
 
 
-def _stored(d: Decision, written: Written, index: int, number: int) -> Decision:
-    """``d`` as stored: with its id, number and timestamps (copied, not re-validated)."""
-    values = list(_GET_ALL(d))
-    values[_ID] = d.id or written.id_at(index)
-    values[_NUMBER] = number
-    values[_CREATED] = d.created or written.now
-    values[_UPDATED] = d.updated or written.now
-    return trusted(Decision, *values)
+def _make_stored() -> Callable[[Decision, str, int, str], Decision]:
+    """``_stored(d, id_, number, now)``: ``d`` as stored, copied field by field.
+
+    Straight-line code (no loop, no intermediate list): it runs once per ``record()`` on the
+    caller's event loop, where it was a quarter of the caller's cost per record.
+    """
+    assigned = {"id": "d.id or id_", "number": "number", "created": "d.created or now",
+                "updated": "d.updated or now"}  # fmt: skip
+    lines = ["def _stored(d, id_, number, now):", "    o = new(Decision)"]
+    scope: dict[str, Any] = {"new": object.__new__, "Decision": Decision}
+    for i, name in enumerate(Decision.__dataclass_fields__):
+        scope[f"set{i}"] = Decision.__dict__[name].__set__  # the slot's descriptor
+        lines.append(f"    set{i}(o, {assigned.get(name, f'd.{name}')})")
+    lines.append("    return o")
+    exec("\n".join(lines), scope)  # fixed source, built from the field names only
+    stored: Callable[[Decision, str, int, str], Decision] = scope["_stored"]
+    return stored
 
 
-_FIELDS = tuple(Decision.__dataclass_fields__)
-_GET_ALL = operator.attrgetter(*_FIELDS)
-_ID, _NUMBER, _CREATED, _UPDATED = map(_FIELDS.index, ("id", "number", "created", "updated"))
+_stored = _make_stored()
 
 
 def _ids_of(items: Sequence[Decision], written: Written) -> list[str]:
     ids = written.job_ids(len(items))
+    if not written.skipped and not any(map(_GET_ID, items)):
+        return ids
     return [d.id or i for pos, (d, i) in enumerate(zip(items, ids, strict=True))
             if pos not in written.skipped]  # fmt: skip
+
+
+_GET_ID = operator.attrgetter("id")
 
 
 def _check_items(decisions: Iterable[Any]) -> list[Decision]:
@@ -240,7 +252,7 @@ class SyncDecisionStore:
         """Store one decision; returns it with id, number and timestamps once durable."""
         items = _check_items((decision,))
         written: Written = self._write(Job(RECORD, items))
-        return _stored(decision, written, 0, written.first)
+        return _stored(decision, written.id_at(0), written.first, written.now)
 
     def record_many(self, decisions: Iterable[Decision]) -> list[str]:
         """Store all of ``decisions`` in one transaction; returns their ids, in order."""
@@ -406,7 +418,7 @@ class DecisionStore:
         future = loop.create_future()
         self._submit(Job(RECORD, (decision,), loop=loop, future=future))
         written: Written = await future
-        return _stored(decision, written, 0, written.first)
+        return _stored(decision, written.id_at(0), written.first, written.now)
 
     async def record_many(self, decisions: Iterable[Decision]) -> list[str]:
         """Store all of ``decisions`` in one transaction; returns their ids, in order."""
