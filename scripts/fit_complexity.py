@@ -121,7 +121,8 @@ def main() -> None:
         correct += sum(predict(w, t, xs[i]) == ys[i] for i in test)
     print(f"{folds}-fold cross-validated accuracy: {correct / len(xs):.3f}")
     w, t = fit(xs, ys)
-    print(f"in-sample accuracy: {sum(predict(w, t, x) == y for x, y in zip(xs, ys, strict=True)) / len(xs):.3f}")
+    fitted = sum(predict(w, t, x) == y for x, y in zip(xs, ys, strict=True))
+    print(f"in-sample accuracy: {fitted / len(xs):.3f}")
     for name, weight in zip(names, w, strict=True):
         print(f"  {name:<14} {weight:+.3f}")
     print(f"  thresholds     {t[0]:+.3f} {t[1]:+.3f}")

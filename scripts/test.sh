@@ -27,7 +27,7 @@ echo "==> installing perfect21[dev] into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
 
 echo "==> ruff"
-.venv/bin/ruff check src tests
+.venv/bin/ruff check .
 echo "==> mypy --strict"
 .venv/bin/mypy
 echo "==> pytest"
