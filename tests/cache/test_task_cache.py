@@ -15,7 +15,7 @@ from perfect21.cache.layered import open_cache
 from perfect21.cache.task_cache import NAMESPACE, VERSION, LayeredTaskCache, open_task_cache
 from perfect21.executor import ExecutorSettings, LocalExecutor, PythonRunner, TaskContext
 from perfect21.executor.cache_hook import CachedTaskResult, TaskCache, cache_level
-from perfect21.planner.models import Analysis, Complexity, Plan, Stage, StageMode, Task
+from perfect21.planner.models import Plan, Task
 
 if TYPE_CHECKING:
     from tests.cache.conftest import RedisServer
@@ -23,38 +23,12 @@ if TYPE_CHECKING:
 
 def _plan(ids: list[str], *, sequential: bool = False) -> Plan:
     """One parallel stage with ``ids``, or one stage per id when ``sequential``."""
-    analysis = Analysis(
-        complexity=Complexity.SIMPLE,
-        domains=(),
-        stack=(),
-        terms=(),
-        estimated_loc=0,
-        modules=1,
-        language="en",
-        reasons=(),
-    )
     groups = [[t] for t in ids] if sequential else [ids]
-    stages = []
-    for index, group in enumerate(groups):
-        name = f"s{index + 1}"
-        tasks = tuple(Task(id=t, agent=f"agent-{t}", stage=name, brief=f"do {t}") for t in group)
-        stages.append(
-            Stage(
-                name=name,
-                goal="g",
-                mode=StageMode.PARALLEL,
-                agents=tuple(t.agent for t in tasks),
-                tasks=tasks,
-            )
-        )
-    return Plan(
+    return Plan.from_tasks(
+        [[Task(id=t, agent=f"agent-{t}", stage=f"s{n}", brief=f"do {t}") for t in group]
+         for n, group in enumerate(groups, 1)],
         id="p",
         request="r",
-        catalog_version="t",
-        analysis=analysis,
-        agents=(),
-        stages=tuple(stages),
-        estimated_hours=0.0,
     )
 
 

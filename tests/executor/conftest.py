@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from perfect21.planner.models import Analysis, Complexity, Plan, Stage, StageMode, Task
+from perfect21.planner.models import Plan, StageMode, Task
 
 AGENT_SCRIPT = textwrap.dedent(
     '''
@@ -53,21 +53,13 @@ def make_plan(stages: Sequence[Sequence[str]], *, request: str = "build a thing"
     """A plan with one stage per entry; each task id becomes a task of agent ``agent-<id>``."""
     deps = deps or {}
     estimates = estimates or {}
-    built = []
-    for index, ids in enumerate(stages):
-        name = f"stage{index + 1}"
-        tasks = tuple(
-            Task(id=tid, agent=f"agent-{tid}", stage=name, brief=f"do {tid}",
-                 depends_on=tuple(deps.get(tid, ())), estimated_hours=estimates.get(tid, 0.0))
-            for tid in ids
-        )
-        mode = modes[index] if modes else StageMode.PARALLEL
-        built.append(Stage(name=name, goal=f"goal {index + 1}", mode=mode,
-                           agents=tuple(t.agent for t in tasks), tasks=tasks))
-    analysis = Analysis(complexity=Complexity.SIMPLE, domains=(), stack=(), terms=(),
-                        estimated_loc=0, modules=1, language="en", reasons=())
-    return Plan(id="plan-test", request=request, catalog_version="test", analysis=analysis,
-                agents=(), stages=tuple(built), estimated_hours=0.0)
+    groups = [
+        [Task(id=tid, agent=f"agent-{tid}", stage=f"stage{index}", brief=f"do {tid}",
+              depends_on=tuple(deps.get(tid, ())), estimated_hours=estimates.get(tid, 0.0))
+         for tid in ids]
+        for index, ids in enumerate(stages, 1)
+    ]
+    return Plan.from_tasks(groups, id="plan-test", request=request, modes=modes)
 
 
 @pytest.fixture

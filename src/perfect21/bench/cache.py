@@ -374,41 +374,13 @@ print(task, "ok")
 
 
 def _bench_plan(stages: Sequence[Sequence[str]]) -> Any:
-    from perfect21.planner.models import Analysis, Complexity, Plan, Stage, StageMode, Task
+    from perfect21.planner.models import Plan, Task
 
-    built = []
-    for index, ids in enumerate(stages):
-        name = f"stage{index + 1}"
-        tasks = tuple(
-            Task(id=t, agent=f"agent-{t}", stage=name, brief=f"implement {t}") for t in ids
-        )
-        built.append(
-            Stage(
-                name=name,
-                goal=f"goal {index + 1}",
-                mode=StageMode.PARALLEL,
-                agents=tuple(t.agent for t in tasks),
-                tasks=tasks,
-            )
-        )
-    analysis = Analysis(
-        complexity=Complexity.SIMPLE,
-        domains=(),
-        stack=(),
-        terms=(),
-        estimated_loc=0,
-        modules=1,
-        language="en",
-        reasons=(),
-    )
-    return Plan(
+    return Plan.from_tasks(
+        [[Task(id=t, agent=f"agent-{t}", stage=f"stage{n}", brief=f"implement {t}") for t in ids]
+         for n, ids in enumerate(stages, 1)],
         id="bench-cache",
         request="bench",
-        catalog_version="bench",
-        analysis=analysis,
-        agents=(),
-        stages=tuple(built),
-        estimated_hours=0.0,
     )
 
 

@@ -66,17 +66,14 @@ def make_workload(seed: int, tasks: int, lower_bound_s: float) -> Workload:
 
 
 def _plan(workload: Workload, *, agent_names: bool) -> Any:
-    from perfect21.planner.models import Analysis, Complexity, Plan, Stage, StageMode, Task
+    from perfect21.planner.models import Plan, Task
 
     tasks = tuple(
         Task(id=f"t{i:03d}", agent=f"{d:.4f}" if agent_names else "bench", stage="work",
              brief=f"task {i}", estimated_hours=e)
         for i, (d, e) in enumerate(zip(workload.durations, workload.estimates, strict=True))
     )
-    stage = Stage(name="work", goal="", mode=StageMode.PARALLEL, agents=(), tasks=tasks)
-    analysis = Analysis(Complexity.COMPLEX, (), (), (), 0, 1, "en", ())
-    return Plan(id="bench", request="bench executor", catalog_version="", analysis=analysis,
-                agents=(), stages=(stage,), estimated_hours=0.0)
+    return Plan.from_tasks([tasks], id="bench", request="bench executor")
 
 
 def _metrics(lower: float, makespan: float, busy: float) -> dict[str, float]:

@@ -233,7 +233,7 @@ class Workload:
         if self.task_cache is None:
             return
         from perfect21.executor import ExecutorSettings, LocalExecutor, PythonRunner, RunStore
-        from perfect21.planner.models import Analysis, Complexity, Plan, Stage, StageMode, Task
+        from perfect21.planner.models import Plan, Task
 
         run_no = self.done["runs"]
 
@@ -241,21 +241,12 @@ class Workload:
             await asyncio.sleep(0)
             return {"result": f"{ctx.task_id} done", "tokens_in": len(ctx.brief)}
 
-        stages = []
         per_stage = tasks // 4
-        for s in range(4):
-            ts = tuple(
-                Task(id=f"r{run_no}-s{s}-t{t}", agent="python-pro", stage=f"stage{s}",
-                     brief=f"run {run_no} task {t} of stage {s}")
-                for t in range(per_stage)
-            )  # fmt: skip
-            stages.append(Stage(name=f"stage{s}", goal=f"goal {s}", mode=StageMode.PARALLEL,
-                                agents=("python-pro",), tasks=ts))  # fmt: skip
-        analysis = Analysis(complexity=Complexity.MEDIUM, domains=(), stack=(), terms=(),
-                            estimated_loc=0, modules=1, language="en", reasons=())  # fmt: skip
-        plan = Plan(
-            id=f"soak-{run_no}", request="soak", catalog_version="soak", analysis=analysis,
-            agents=(), stages=tuple(stages), estimated_hours=0.0,
+        plan = Plan.from_tasks(
+            [[Task(id=f"r{run_no}-s{s}-t{t}", agent="python-pro", stage=f"stage{s}",
+                   brief=f"run {run_no} task {t} of stage {s}") for t in range(per_stage)]
+             for s in range(4)],
+            id=f"soak-{run_no}", request="soak",
         )  # fmt: skip
         with RunStore(self.config.home) as store:
             executor = LocalExecutor(

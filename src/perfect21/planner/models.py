@@ -6,7 +6,7 @@ form is documented in ``docs/plan-schema.md`` and is the same on the CLI and ove
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -280,6 +280,31 @@ class Plan:
     @property
     def tasks(self) -> tuple[Task, ...]:
         return tuple(t for s in self.stages for t in s.tasks)
+
+    @classmethod
+    def from_tasks(
+        cls,
+        stages: Sequence[Sequence[Task]],
+        *,
+        id: str = "plan-manual",
+        request: str = "",
+        modes: Sequence[StageMode] | None = None,
+    ) -> Plan:
+        """A hand-built plan (library use, tests, benchmarks): one stage per group of tasks,
+        named after its tasks' ``stage``, goal ``goal N``; the analysis is a placeholder."""
+        built = []
+        for number, tasks in enumerate(stages, 1):
+            built.append(
+                Stage(
+                    name=tasks[0].stage if tasks else f"stage{number}",
+                    goal=f"goal {number}",
+                    mode=modes[number - 1] if modes else StageMode.PARALLEL,
+                    agents=tuple(dict.fromkeys(t.agent for t in tasks)),
+                    tasks=tuple(tasks),
+                )
+            )
+        analysis = Analysis(Complexity.SIMPLE, (), (), (), 0, 1, "en", ())
+        return cls(id, request, "manual", analysis, (), tuple(built), 0.0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
