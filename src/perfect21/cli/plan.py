@@ -58,10 +58,7 @@ def make_planner(
 ) -> Planner:
     from perfect21.planner import parse_team_size
 
-    config = config_from()
-    for directory in agents_dirs:
-        if not directory.is_dir():
-            raise NotFoundError(f"--agents-dir {directory}: not a directory")
+    config = config_from()  # a missing --agents-dir is reported by the catalog loader
     bounds = parse_team_size(team_size) if team_size else None
     from perfect21.planner import Planner
 

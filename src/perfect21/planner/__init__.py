@@ -132,7 +132,7 @@ class Planner:
 
     def plan(self, request: str) -> Plan:
         """Plan ``request``; the same text always yields the same (cached) plan."""
-        if type(request) is not str and not isinstance(request, str):
+        if not isinstance(request, str):
             raise InputError(f"request must be text, got {type(request).__name__}")
         cached = self._cache.get(request)  # fast path: already-normalised text seen before
         if cached is not None:
@@ -161,14 +161,13 @@ class Planner:
         text = normalized[:MAX_TEXT_CHARS]
         scan = index.scan(text)
         scores = score_agents(index, scan)
-        analysis = analyse(text, scan, index, agent_breadth=scores.breadth())
+        tags = index.tags(scan)
+        analysis = analyse(text, scan, tags, agent_breadth=scores.breadth())
         if len(normalized) > MAX_TEXT_CHARS:
             analysis = _with_reason(
                 analysis, f"analysed the first {MAX_TEXT_CHARS:,} of {len(normalized):,} chars"
             )
-        builds = any(
-            tag in ("signal:construction", "signal:change") for tag, _key in index.tags(scan)
-        )
+        builds = any(tag in ("signal:construction", "signal:change") for tag, _key in tags)
         choices, rejected = choose_team(
             catalog.agents, scores, analysis.complexity, self._bounds, builds=builds
         )

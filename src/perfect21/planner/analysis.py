@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
 from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
-from perfect21.planner.index import CompiledIndex, Scan
+from perfect21.planner.index import Scan
 from perfect21.planner.models import Analysis, Complexity
 
 __all__ = ["analyse", "features"]
@@ -113,11 +114,11 @@ def _scale_mentions(text: str) -> list[str]:
 
 
 def features(
-    text: str, scan: Scan, index: CompiledIndex, *, agent_breadth: int
+    text: str, scan: Scan, tags: Iterable[tuple[str, str]], *, agent_breadth: int
 ) -> tuple[dict[str, float], dict[str, list[str]], list[str]]:
     """(feature vector, tag buckets {domain:/stack:/signal:}, scale mentions)."""
     buckets: dict[str, list[str]] = {}
-    for tag, key in index.tags(scan):
+    for tag, key in tags:
         found = buckets.setdefault(tag, [])
         if key not in found:
             found.append(key)
@@ -150,9 +151,11 @@ def complexity_score(vector: dict[str, float]) -> float:
 _BANDS = f"(simple < {THRESHOLDS[0]:+.2f} <= medium < {THRESHOLDS[1]:+.2f} <= complex)"
 
 
-def analyse(text: str, scan: Scan, index: CompiledIndex, *, agent_breadth: int) -> Analysis:
+def analyse(
+    text: str, scan: Scan, tags: Iterable[tuple[str, str]], *, agent_breadth: int
+) -> Analysis:
     """Analyse ``text``; ``agent_breadth`` = how many distinct roles the routing found."""
-    vector, buckets, scale = features(text, scan, index, agent_breadth=agent_breadth)
+    vector, buckets, scale = features(text, scan, tags, agent_breadth=agent_breadth)
     score = complexity_score(vector)
     if score >= THRESHOLDS[1]:
         complexity = Complexity.COMPLEX

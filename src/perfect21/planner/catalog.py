@@ -197,12 +197,9 @@ def load_catalog(
     )
     files: list[tuple[Path, bytes, bool]] = []
     problems: list[LoadProblem] = []
-    digest = hashlib.sha256(FORMAT_VERSION.encode())
-    for path in _data_files():
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(b"-")
+    data_files = _read_data_files()
+    data_digest = hashlib.sha256(b"\0".join(data_files.values())).digest()
+    digest = hashlib.sha256(FORMAT_VERSION.encode() + data_digest)
     for label, directory, is_builtin in sources:
         for path in _agent_files(directory):
             try:
@@ -233,29 +230,36 @@ def load_catalog(
             "user agents were found in .claude/agents, ~/.claude/agents or --agents-dir"
         )
     ordered = tuple(sorted(agents.values(), key=lambda a: a.name))
-    index = compile_index(ordered, _load_json(DATA_DIR / "lexicon.json"))
-    version = _catalog_version(ordered)
+    index = compile_index(ordered, _parse_json(data_files[DATA_DIR / "lexicon.json"]))
+    version = _catalog_version(ordered, data_digest)
     _write_cached(cache_dir, key, ordered, index, version, parse_problems)
     return Catalog(ordered, index, version, (*problems, *parse_problems))
 
 
-def _catalog_version(agents: Sequence[AgentSpec]) -> str:
-    """Content version of the catalog: same agents and planner format → same version."""
-    digest = hashlib.sha256(FORMAT_VERSION.encode())
+def _catalog_version(agents: Sequence[AgentSpec], data_digest: bytes) -> str:
+    """Content version of the catalog: same agents, data files and planner format → same
+    version, wherever the files live."""
+    digest = hashlib.sha256(FORMAT_VERSION.encode() + data_digest)
     for agent in agents:
         digest.update(json.dumps(agent.to_dict() | {"source": ""}, sort_keys=True).encode())
-    for path in _data_files():
-        try:
-            digest.update(path.read_bytes())
-        except OSError:
-            digest.update(b"-")
     return digest.hexdigest()[:12]
 
 
-def _load_json(path: Path) -> Any:
+def _read_data_files() -> dict[Path, bytes]:
+    """Contents of the index's data files, read once per load (``-`` for a missing one)."""
+    out: dict[Path, bytes] = {}
+    for path in _data_files():
+        try:
+            out[path] = path.read_bytes()
+        except OSError:
+            out[path] = b"-"
+    return out
+
+
+def _parse_json(data: bytes) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return json.loads(data)
+    except ValueError:
         return {}
 
 

@@ -20,14 +20,13 @@ also from Chinese requests.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
-from perfect21.planner.text import CJK_RUN, latin_tokens, stem
+from perfect21.planner.text import CJK_RUN, TOKEN, latin_tokens, stem
 
 __all__ = ["FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
 
@@ -219,7 +218,6 @@ _STOPWORDS = frozenset(
 )
 _QUERY, _MULTI, _KEY = 1, 2, 4  # token flags: BM25 query word, starts a phrase, is a key
 _TOKEN_CACHE_ENTRIES = 16_384
-_TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")  # same tokens as text.latin_tokens
 _K1 = 1.2
 _B = 0.75
 _TRANSLATION_FACTOR = 0.7
@@ -250,7 +248,6 @@ class CompiledIndex:
     max_ngram: int
     cjk_lengths: dict[str, list[int]]  # 2-char prefix -> lengths of CJK keys, longest first
     bm25: dict[str, list[list[Any]]]  # token -> [[idx, weight], ...]
-    translations: dict[str, list[str]] = field(default_factory=dict)
     # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
     token_cache: dict[str, tuple[str, int]] = field(default_factory=dict)
 
@@ -277,7 +274,7 @@ class CompiledIndex:
         hits: dict[str, None] = {}
         query: dict[str, None] = {}
         cache = self.token_cache
-        info = [cache.get(raw) or self._token_info(raw) for raw in _TOKEN.findall(text.lower())]
+        info = [cache.get(raw) or self._token_info(raw) for raw in TOKEN.findall(text.lower())]
         tokens = [t for t, _flags in info]
         count = len(tokens)
         max_n = self.max_ngram

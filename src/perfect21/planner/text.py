@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-__all__ = ["CJK_RUN", "MAX_TEXT_CHARS", "is_cjk", "latin_tokens", "normalize_request", "stem"]
+__all__ = [
+    "CJK_RUN", "MAX_TEXT_CHARS", "TOKEN", "is_cjk", "latin_tokens", "normalize_request", "stem"
+]
 
 # Analysis reads at most this many characters of a request; the rest is kept in the plan's
 # brief but not scanned (a 1 MB request still plans in well under 50 ms).
 MAX_TEXT_CHARS = 20_000
 
-_TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")
+TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")  # one Latin token (of lower-cased text)
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 # Words whose plural/verb forms must not be stripped (they would collide or lose meaning).
@@ -56,7 +58,7 @@ def stem(token: str) -> str:
 
 def latin_tokens(text: str) -> list[str]:
     """Lower-cased, stemmed Latin/number tokens of ``text`` (CJK characters are skipped)."""
-    return [stem(t) for t in _TOKEN.findall(text.lower())]
+    return [stem(t) for t in TOKEN.findall(text.lower())]
 
 
 def is_cjk(text: str) -> bool:
