@@ -41,12 +41,7 @@ class LazyGroup(click.Group):
         if cmd_name in self._lazy:
             target = self._lazy[cmd_name][0]
             module_name, attr = target.split(":")
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name and exc.name.startswith("perfect21"):
-                    return _not_built(cmd_name)
-                raise
+            module = importlib.import_module(module_name)
             command = getattr(module, attr)
             assert isinstance(command, click.Command)
             return command
@@ -57,15 +52,6 @@ class LazyGroup(click.Group):
         rows = [(name, self._lazy[name][1]) for name in sorted(self._lazy)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _not_built(name: str) -> click.Command:
-    @click.command(name, context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def stub(args: tuple[str, ...]) -> None:
-        raise click.ClickException(f"'{name}' is not available in this build")
-
-    return stub
 
 
 @click.group(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -38,11 +37,3 @@ def read_text_arg(value: str, *, what: str = "request") -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{what} on stdin is not valid UTF-8 (byte {exc.start})") from None
-
-
-def existing_file(path: Path, *, what: str = "file") -> Path:
-    from perfect21._errors import NotFoundError
-
-    if not path.exists():
-        raise NotFoundError(f"{what} not found: {path}")
-    return path
