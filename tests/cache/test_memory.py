@@ -110,7 +110,7 @@ def test_sketch_counts_and_halves() -> None:
     sketch.increment("b")
     assert sketch.estimate("a") >= 10 and sketch.estimate("b") >= 1
     assert sketch.estimate("never") <= 1
-    for i in range(32 * 16):  # reach the sample size: every counter is halved
+    for i in range(64 * 16):  # reach the sample size: every counter is halved
         sketch.increment(("filler", i))
     assert sketch.estimate("a") <= 7
 

@@ -42,6 +42,7 @@ __all__ = [
     "command",
     "l1_hit_ratio",
     "lru_hit_ratio",
+    "online_bound_hit_ratio",
     "s3fifo_hit_ratio",
     "session_trace",
     "zipf_trace",
@@ -155,14 +156,54 @@ def belady_hit_ratio(trace: Sequence[Hashable], capacity: int) -> float:
 def a0_hit_ratio(trace: Sequence[Hashable], capacity: int) -> float:
     """Static oracle: the ``capacity`` most frequent keys of the trace, loaded on first use.
 
-    Under independent requests this is the best an online policy can hope for; Belady is
-    higher only because it sees the future.
+    It knows every key's popularity in advance, which an online policy has to learn (see
+    :func:`online_bound_hit_ratio` for the bound that accounts for learning); Belady is
+    higher still because it sees the future.
     """
     counts: dict[Hashable, int] = {}
     for key in trace:
         counts[key] = counts.get(key, 0) + 1
     best = set(heapq.nlargest(capacity, counts, key=counts.__getitem__))
     hits = sum(counts[k] - 1 for k in best)
+    return hits / len(trace) if trace else 0.0
+
+
+def online_bound_hit_ratio(trace: Sequence[Hashable], capacity: int, n_keys: int) -> float:
+    """Upper bound on the expected hit ratio of *any* online policy on an i.i.d. trace.
+
+    The Zipf trace draws every request independently from a popularity vector whose ranks
+    are shuffled over the ``n_keys`` keys, so before request ``t`` all a policy can know of
+    a key is how often it was requested so far. A key's posterior mean popularity then
+    depends only on its count and grows with it (swapping the popularities of two keys
+    changes the likelihood by (p_a / p_b) ** (c_x - c_y)). So the expected hit on request
+    ``t`` is at most the sum of the posterior means of the ``capacity`` keys with the
+    highest counts — what a policy that could load *any* keys for free (even unseen ones)
+    would hold. This function scores that policy on the trace: request ``t`` counts as a hit
+    if its key is among the top ``capacity`` counts before ``t`` (with a fractional share
+    when it ties at the boundary). Its expectation bounds every online policy's expected
+    hit ratio (a real cache may only add the key just requested); the realised value on a
+    1M-request trace has a standard error of about 0.0004. Belady is higher because it
+    knows the future.
+    """
+    counts: dict[Hashable, int] = {}
+    hist: dict[int, int] = {0: n_keys}  # how many keys have each count (unseen keys: 0)
+    threshold = 0  # the capacity-th largest count
+    above = 0  # keys with a count > threshold; invariant: above < capacity <= above + hist[t]
+    hits = 0.0
+    for key in trace:
+        c = counts.get(key, 0)
+        if c > threshold:
+            hits += 1.0
+        elif c == threshold:
+            hits += (capacity - above) / hist[threshold]
+        counts[key] = c + 1
+        hist[c] -= 1
+        hist[c + 1] = hist.get(c + 1, 0) + 1
+        if c == threshold:
+            above += 1
+        while above >= capacity:  # counts only grow, so the threshold only moves up
+            threshold += 1
+            above -= hist.get(threshold, 0)
     return hits / len(trace) if trace else 0.0
 
 
@@ -564,12 +605,13 @@ def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str, e
             ("lru", lru_hit_ratio),
             ("s3fifo", s3fifo_hit_ratio),
             ("a0", a0_hit_ratio),
+            ("online_bound", lambda t, c: online_bound_hit_ratio(t, c, KEYS)),
             ("belady", belady_hit_ratio),
         ):
             started = time.perf_counter()
             report[f"{name}_hit_ratio_{label}"] = fn(trace, cap)
             _progress(
-                f"  {name:7s} cap {label:>3s}: {report[f'{name}_hit_ratio_{label}']:.4f}"
+                f"  {name:12s} cap {label:>3s}: {report[f'{name}_hit_ratio_{label}']:.4f}"
                 f" ({time.perf_counter() - started:.1f} s)"
             )
     del trace
@@ -590,6 +632,17 @@ def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str, e
     )
     report["belady_minus_l1_10k_points"] = 100 * (
         report["belady_hit_ratio_10k"] - report["l1_hit_ratio_10k"]
+    )
+    report["belady_minus_online_bound_10k_points"] = 100 * (
+        report["belady_hit_ratio_10k"] - report["online_bound_hit_ratio_10k"]
+    )
+    report["online_bound_minus_l1_10k_points"] = 100 * (
+        report["online_bound_hit_ratio_10k"] - report["l1_hit_ratio_10k"]
+    )
+    # Whether *any* online policy could meet the 10k target on this trace (see
+    # online_bound_hit_ratio): when False, the target asks for knowledge of the future.
+    report["belady_target_reachable_online_10k"] = (
+        report["belady_minus_online_bound_10k_points"] <= 5
     )
     report["targets"] = {
         "l1_beats_lru_by_5_points_at_1k": report["l1_minus_lru_1k_points"] >= 5,
@@ -613,16 +666,23 @@ def _print_table(r: dict[str, Any]) -> None:
     out = sys.stdout.write
     reduced = " (REDUCED trace: targets are defined on 1M requests)" if r["trace_reduced"] else ""
     out(f"trace: {r['trace']}{reduced}\n\n")
-    out(f"{'hit ratio':<10}{'L1 (W-TinyLFU)':>16}{'LRU':>8}{'S3-FIFO':>9}{'A0':>8}{'Belady':>8}\n")
+    out(
+        f"{'hit ratio':<10}{'L1 (W-TinyLFU)':>16}{'LRU':>8}{'S3-FIFO':>9}{'A0':>8}"
+        f"{'online bound':>14}{'Belady':>8}\n"
+    )
     for label in ("1k", "10k"):
         out(
             f"{'cap ' + label:<10}{r[f'l1_hit_ratio_{label}']:>16.4f}"
             f"{r[f'lru_hit_ratio_{label}']:>8.4f}{r[f's3fifo_hit_ratio_{label}']:>9.4f}"
-            f"{r[f'a0_hit_ratio_{label}']:>8.4f}{r[f'belady_hit_ratio_{label}']:>8.4f}\n"
+            f"{r[f'a0_hit_ratio_{label}']:>8.4f}{r[f'online_bound_hit_ratio_{label}']:>14.4f}"
+            f"{r[f'belady_hit_ratio_{label}']:>8.4f}\n"
         )
     out(
         f"\nL1 vs LRU at 1k: {r['l1_minus_lru_1k_points']:+.1f} points (target >= +5); "
-        f"Belady - L1 at 10k: {r['belady_minus_l1_10k_points']:.1f} points (target <= 5)\n"
+        f"Belady - L1 at 10k: {r['belady_minus_l1_10k_points']:.1f} points (target <= 5); "
+        f"Belady - online bound at 10k: {r['belady_minus_online_bound_10k_points']:.1f} points"
+        f" (no online policy can expect to do better); online bound - L1 at 10k: "
+        f"{r['online_bound_minus_l1_10k_points']:.2f} points\n"
     )
     out(
         f"get on hits, per CPU second: L1 {r['l1_get_ops_per_s'] / 1e6:.2f} M/s, dict.get "
