@@ -471,9 +471,10 @@ def command(
         filling = free["still_filling_in_last_half"]
         notes.insert(1, (
             "growth over the last half is not comparable with the full soak's: at this scale "
-            + (f"bounded structures were still filling up to their bounds ({'; '.join(filling)})"
-               if filling else "the workload's long-lived structures may not have settled yet")
-            + ", which is growth that stops at the bound, not a leak"
+            "the long-lived structures are still filling up to their bounds"
+            + (f" ({'; '.join(filling)})" if filling else "")
+            + ", and so are the SQLite page caches (up to 2,000 KiB per connection) while the "
+            "decision store and L3 files are small; that growth stops at the bounds"
         ))  # fmt: skip
     if limited["cleanups"] == 0:
         notes.append(

@@ -19,10 +19,10 @@
   only ever read back by the process that wrote it), rebuilt on every L1 hit, so each hit
   returns a fresh object. What L1 counts against ``cache_l1_bytes`` is then what it really
   holds — the bytes plus a measured per-entry overhead — instead of an encoded size standing
-  in for Python objects ~4.3 times as large. Keeping one block per entry instead of ~250 small
+  in for Python objects ~4.3 times as large. Keeping one block per entry instead of ~130 small
   objects per plan also stops L1 churn from fragmenting the interpreter's small-object heap
   (docs/monitor.md has the soak numbers). The price: a hit on a JSON value rebuilds it
-  (~20 µs for a 2.5 KB plan; a bytes hit costs what it did).
+  (~12 µs for a 2.5 KB plan; a bytes hit costs what it did).
 """
 
 from __future__ import annotations
