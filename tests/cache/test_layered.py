@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import marshal
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from perfect21._config import Config
 from perfect21._errors import CacheError
 from perfect21.cache import DictTier, LayeredCache, Level, MarkovPredictor, MemoryCache, open_cache
 from perfect21.cache.disk import DiskTier
+from perfect21.cache.layered import L1_ENTRY_OVERHEAD
 
 
 def _cache(**kw: object) -> LayeredCache:
@@ -271,3 +274,63 @@ async def test_snapshot_has_every_level_field() -> None:
     assert snap["levels"]["l2"]["enabled"] is False
     assert snap["levels"]["l3"]["hits"] >= 3 and snap["levels"]["l3"]["latency_p95_ms"] > 0
     assert set(snap["prefetch"]) >= {"loaded", "used", "precision"}
+
+
+def _python_bytes(value: object) -> int:
+    """Bytes of every distinct object in a JSON-shaped value (a getsizeof walk)."""
+    seen: set[int] = set()
+
+    def walk(obj: object) -> int:
+        if id(obj) in seen:
+            return 0
+        seen.add(id(obj))
+        size = sys.getsizeof(obj)
+        if isinstance(obj, dict):
+            size += sum(walk(k) + walk(v) for k, v in obj.items())
+        elif isinstance(obj, list):
+            size += sum(walk(v) for v in obj)
+        return size
+
+    return walk(value)
+
+
+async def test_l1_keeps_encoded_values_and_counts_what_it_holds() -> None:
+    """The L1 byte bound is what L1 really keeps: encoded JSON, not Python objects."""
+    value = {"tasks": [{"id": f"t{i}", "brief": f"do step {i} of the plan"} for i in range(50)]}
+    cache = LayeredCache(l3=DictTier("l3"), namespace="t")
+    await cache.set("plan", value)
+    kept = cache.l1.get("t/v1/plan")
+    assert isinstance(kept, bytes) and marshal.loads(kept) == value
+    counted = len(marshal.dumps(value)) + L1_ENTRY_OVERHEAD
+    assert counted <= cache.l1.bytes_used < counted + 200
+    # the decoded objects would be several times larger than what is counted
+    assert _python_bytes(value) > 3 * cache.l1.bytes_used
+    first, second = await cache.get("plan"), await cache.get("plan")
+    assert first == second == value and first is not second  # a fresh object per hit
+    hit = await cache.lookup("plan")
+    assert hit is not None and hit.level is Level.L1 and hit.value == value
+    assert await cache.get_many(["plan"]) == {"plan": value}
+    await cache.set("tuple", {"pair": (1, 2)})  # L1 returns the JSON form, as L2/L3 do
+    assert await cache.get("tuple") == {"pair": [1, 2]}
+
+
+async def test_l1_byte_bound_holds_for_json_values() -> None:
+    value = {"text": "x" * 1000, "items": list(range(100))}
+    per_entry = len(marshal.dumps(value)) + L1_ENTRY_OVERHEAD + 100
+    l1 = MemoryCache(1000, 20 * per_entry)
+    cache = LayeredCache(l1=l1, l3=DictTier("l3"), namespace="t")
+    for i in range(100):
+        await cache.set(f"k{i}", {**value, "n": i})
+    assert 10 <= len(l1) <= 20 and l1.bytes_used <= l1.max_bytes
+    assert (await cache.lookup("k99")).value["n"] == 99  # type: ignore[union-attr]
+    hit = await cache.lookup("k0")  # pushed out of L1, still below
+    assert hit is not None and hit.level is Level.L3 and hit.value["n"] == 0
+
+
+async def test_l1_bytes_values_are_kept_as_they_are() -> None:
+    cache = LayeredCache(namespace="t")
+    blob = b"result" * 100
+    await cache.set("b", blob)
+    assert cache.l1.get("t/v1/b") is blob and await cache.get("b") is blob
+    await cache.set("ba", bytearray(b"abc"))
+    assert await cache.get("ba") == b"abc" and type(await cache.get("ba")) is bytes

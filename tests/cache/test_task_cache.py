@@ -147,3 +147,27 @@ async def test_run_survives_redis_killed_mid_run(
         assert await second.get(full.split("/", 2)[2]) is not None
         assert second.source_of_last_hit == "l2"
     await second.aclose()
+
+
+async def test_in_memory_task_cache_is_bounded_in_entries_and_bytes() -> None:
+    from perfect21.executor.cache_hook import InMemoryTaskCache
+
+    def result(n: int, size: int) -> CachedTaskResult:
+        return CachedTaskResult(stdout="x" * size, result_text=f"r{n:03d}")
+
+    one = len(result(0, 1000).to_bytes())
+    cache = InMemoryTaskCache(max_entries=100, max_bytes=10 * one)
+    for n in range(30):
+        await cache.put(f"k{n}", result(n, 1000))
+    assert len(cache) == 10 and cache.bytes_used <= cache.max_bytes
+    assert await cache.get("k0") is None
+    assert (await cache.get("k29")).result_text == "r029"  # type: ignore[union-attr]
+    await cache.put("k29", result(29, 10))  # a smaller replacement is counted as such
+    assert cache.bytes_used == 9 * one + len(result(29, 10).to_bytes())
+    await cache.put("huge", result(99, 20 * one))  # larger than the bound: not kept
+    assert await cache.get("huge") is None and cache.bytes_used <= cache.max_bytes
+    small = InMemoryTaskCache(max_entries=3)
+    for n in range(5):
+        await small.put(f"k{n}", result(n, 10))
+    assert len(small) == 3
+    assert small.clear() == 3 and len(small) == 0 and small.bytes_used == 0

@@ -82,3 +82,9 @@ def test_bench_soak_tiny_json(tmp_path: Path) -> None:
     assert result["limit_mb"] == 300 and result["scaled_down"] is True
     assert any("scaled down" in note for note in result["notes"])
     assert result["unlimited"]["done"]["plans"] == 500
+    # the scaled-down run says why its growth is not comparable, naming what was still filling
+    assert any("not comparable" in note for note in result["notes"])
+    filling = result["unlimited"]["still_filling_in_last_half"]
+    assert any(item.startswith("executor task cache 500/1024 -> 1000/1024") for item in filling)
+    used, bound = map(int, result["unlimited"]["bounded_structures"]["layered L1 bytes"].split("/"))
+    assert 0 < used <= bound

@@ -14,15 +14,24 @@
   fetched from L2/L3 in background tasks (at most ``max_prefetch_inflight`` at once, the rest
   dropped), never computed.
 * **Invalidation**: other processes' writes reach this L1 through L2's pub/sub channel.
-
-Failures of L2/L3 never reach callers (the tiers answer "miss"); only misuse does — a value
-that cannot be serialised raises :class:`~perfect21._errors.CacheError` naming the key.
+* **L1 keeps serialised values**: a bytes value as it is, any other value as the
+  :mod:`marshal` bytes of its JSON form (exactly what an L2/L3 hit returns; ``marshal`` is
+  only ever read back by the process that wrote it), rebuilt on every L1 hit, so each hit
+  returns a fresh object. What L1 counts against ``cache_l1_bytes`` is then what it really
+  holds — the bytes plus a measured per-entry overhead — instead of an encoded size standing
+  in for Python objects ~4.3 times as large. Keeping one block per entry instead of ~130 small
+  objects per plan also stops L1 churn from fragmenting the interpreter's small-object heap
+  (docs/monitor.md has the soak numbers). The price: a hit on a JSON value rebuilds it
+  (~12 µs for a 2.5 KB plan; a bytes hit costs what it did).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import marshal
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
@@ -46,6 +55,37 @@ log = logging.getLogger("perfect21.cache")
 _PUBLISH_EVERY = 256
 # L1 hit counts kept for at most this many keys between two hand-overs to L3.
 _MAX_COUNTED_KEYS = 4096
+# What one L1 entry costs besides its value and its key string, measured with tracemalloc
+# (4,096 entries: 231 B each, of which 67 B the 18-character key string; the rest is the
+# MemoryCache entry object and its dict and LRU slots); rounded up.
+L1_ENTRY_OVERHEAD = 176
+
+
+class _Marshalled(bytes):
+    """A JSON value as L1 keeps it: the marshal bytes of its decoded JSON form."""
+
+    __slots__ = ()
+
+
+def _l1_item(full: str, value: Any, data: bytes, decoded: bool) -> tuple[bytes, int]:
+    """What L1 keeps for ``value`` (encoded as ``data``) and the bytes it counts for it.
+
+    ``decoded``: ``value`` came from ``decode_value(data)``; otherwise its JSON form is
+    made from ``data`` so that an L1 hit returns what an L2/L3 hit would (lists, not tuples).
+    """
+    if data[:1] == b"j":
+        form = value if decoded else json.loads(data[1:])
+        item: bytes = _Marshalled(marshal.dumps(form))
+    elif type(value) is bytes:
+        item = value  # shared with the caller, not copied: bytes are immutable
+    else:
+        item = data[1:]  # bytearray/memoryview: L1 keeps its own immutable copy
+    return item, sys.getsizeof(item) + sys.getsizeof(full) + L1_ENTRY_OVERHEAD
+
+
+def _from_l1(item: Any) -> Any:
+    """The value for what L1 keeps (see :func:`_l1_item`)."""
+    return marshal.loads(item) if type(item) is _Marshalled else item
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +204,8 @@ class LayeredCache:
         sample = (stats.requests & 63) == 0  # L1 latency: 1 request in 64
         started = time.perf_counter() if sample else 0.0
         value = self.l1.get(full)
+        if type(value) is _Marshalled:
+            value = marshal.loads(value)
         if sample:
             stats.l1.observe(time.perf_counter() - started)
         if value is not None:
@@ -194,6 +236,8 @@ class LayeredCache:
         sample = (stats.requests & 63) == 0
         started = time.perf_counter() if sample else 0.0
         value = self.l1.get(full)
+        if type(value) is _Marshalled:
+            value = marshal.loads(value)
         hit: Hit | None
         if value is not None:
             stats.requests += 1
@@ -268,7 +312,7 @@ class LayeredCache:
                 missing.append(self.prefix + key)
             else:
                 self.stats.l1.hits += 1
-                found[key] = value
+                found[key] = _from_l1(value)
         for level, tier in ((Level.L2, self.l2), (Level.L3, self.l3)):
             if tier is None or not missing:
                 continue
@@ -294,7 +338,8 @@ class LayeredCache:
             return None
 
     async def _promote(self, full: str, value: Any, data: bytes, *, found_in: Level) -> None:
-        self.l1.set(full, value, size=len(data), ttl_s=self.ttl_s)
+        item, size = _l1_item(full, value, data, decoded=True)
+        self.l1.set(full, item, size=size, ttl_s=self.ttl_s)
         writes = []
         if found_in is Level.L3 and self.l2 is not None:
             writes.append(self.l2.set(full, data, ttl_s=self.ttl_s))
@@ -311,7 +356,8 @@ class LayeredCache:
         full = self.prefix + key
         ttl = self.ttl_s if ttl_s is None else ttl_s
         self._forget_prefetched(full)
-        self.l1.set(full, value, size=len(data), ttl_s=ttl)
+        item, size = _l1_item(full, value, data, decoded=False)
+        self.l1.set(full, item, size=size, ttl_s=ttl)
         self.stats.l1.wrote(len(data))
         writes = []
         for level, tier in ((Level.L2, self.l2), (Level.L3, self.l3)):
@@ -413,7 +459,8 @@ class LayeredCache:
             value = await self._decode(full, data, self.l3)
             if value is None:
                 continue
-            self.l1.set(full, value, size=len(data), ttl_s=self.ttl_s)
+            item, size = _l1_item(full, value, data, decoded=True)
+            self.l1.set(full, item, size=size, ttl_s=self.ttl_s)
             loaded += 1
         if to_l2 and self.l2 is not None and datas:
             await self.l2.set_many(datas, ttl_s=self.ttl_s)
@@ -447,7 +494,8 @@ class LayeredCache:
                     value = decode_value(data)
                 except ValueError:
                     return
-                self.l1.set(full, value, size=len(data), ttl_s=self.ttl_s, admit=True)
+                item, size = _l1_item(full, value, data, decoded=True)
+                self.l1.set(full, item, size=size, ttl_s=self.ttl_s, admit=True)
                 if full in self.l1:
                     self.stats.prefetch.loaded += 1
                     self._prefetched[full] = None

@@ -137,11 +137,18 @@ def cache_level(cache: object) -> str:
 
 
 class InMemoryTaskCache:
-    """A bounded in-process cache of serialised results (LRU); for tests and library use."""
+    """A bounded in-process cache of serialised results (LRU); for tests and library use.
 
-    def __init__(self, max_entries: int = 1024) -> None:
+    Bounded by ``max_entries`` and by ``max_bytes`` of serialised results (a single result
+    may be up to 32 MiB, so an entry count alone does not bound memory); the least recently
+    used results go first. A result larger than ``max_bytes`` is not kept.
+    """
+
+    def __init__(self, max_entries: int = 1024, max_bytes: int = 64 * 1024 * 1024) -> None:
         self._data: OrderedDict[str, bytes] = OrderedDict()
         self._max = max_entries
+        self.max_bytes = max_bytes
+        self.bytes_used = 0
         self.source_of_last_hit = ""
         self.hits = 0
         self.misses = 0
@@ -157,10 +164,23 @@ class InMemoryTaskCache:
         return CachedTaskResult.from_bytes(blob)
 
     async def put(self, key: str, value: CachedTaskResult) -> None:
-        self._data[key] = value.to_bytes()
-        self._data.move_to_end(key)
-        while len(self._data) > self._max:
-            self._data.popitem(last=False)
+        blob = value.to_bytes()
+        old = self._data.pop(key, None)
+        if old is not None:
+            self.bytes_used -= len(old)
+        if len(blob) > self.max_bytes:
+            return
+        self._data[key] = blob
+        self.bytes_used += len(blob)
+        while len(self._data) > self._max or self.bytes_used > self.max_bytes:
+            self.bytes_used -= len(self._data.popitem(last=False)[1])
+
+    def clear(self) -> int:
+        """Drop every result (the memory guard's clean-up hook); returns how many."""
+        dropped = len(self._data)
+        self._data.clear()
+        self.bytes_used = 0
+        return dropped
 
     def __len__(self) -> int:
         return len(self._data)
