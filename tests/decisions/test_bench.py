@@ -27,9 +27,14 @@ def test_measure_reports_every_key() -> None:
     report = measure(records=2000, seed_records=1000, concurrent_records=1000, producers=10,
                      sequential_records=50, naive_records=20, repeats=1, search_rounds=1,
                      naive_budget_s=1.0)  # fmt: skip
+    # The index catch-up is measured on what is still unindexed when ingest ends: all 2,000
+    # records on an idle machine, fewer (even none) when a slow ingest let the writer index
+    # during it (it does once the oldest unindexed record is a second old).
+    may_be_zero = {"index_records", "index_records_per_s"}
     for key in KEYS:
-        assert isinstance(report[key], int | float) and report[key] > 0, key
-    assert report["index_records"] == 2000
+        assert isinstance(report[key], int | float), key
+        assert report[key] >= 0 if key in may_be_zero else report[key] > 0, key
+    assert 0 <= report["index_records"] <= 2000
     assert report["search_hits"]["jwt 会话"] > 0 and report["search_hits"]["nomatch"] == 0
 
 

@@ -388,7 +388,8 @@ def _text(r: dict[str, Any]) -> str:
         f"(batched is {r['batched_vs_naive']:,.0f}x faster; {r['naive_records']} records)",
         f"search on {r['settings']['records']:,} records: p50 {r['search_p50_ms']} ms, "
         f"p95 {r['search_p95_ms']} ms over {r['search_queries']} queries; "
-        f"index caught up at {r['index_records_per_s']:,}/s",
+        f"index caught up with the {r['index_records']:,} records left after ingest at "
+        f"{r['index_records_per_s']:,}/s",
         "targets: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in met),
         f"machine: {r['machine']['cpus']} CPUs, load average "
         f"{r['machine']['load_average_1m']['before']} before, "
