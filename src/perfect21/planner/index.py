@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
@@ -236,6 +236,14 @@ class Scan:
     cjk_chars: int
 
 
+class _Phrase(NamedTuple):
+    """A multi-token key, as the scan needs it."""
+
+    key: str
+    words: tuple[str, ...]
+    extras: tuple[str, ...]  # words after the first that count as BM25 query words
+
+
 @dataclass(slots=True)
 class CompiledIndex:
     """Serialisable compiled form of the catalog (see module docstring)."""
@@ -244,12 +252,43 @@ class CompiledIndex:
     position: dict[str, int]
     # key -> [agent postings [[idx, weight], ...], translations [key, ...], tags [str, ...]]
     table: dict[str, list[Any]]
-    multi_starts: set[str]  # first tokens of multi-token Latin keys
     max_ngram: int
     cjk_lengths: dict[str, list[int]]  # 2-char prefix -> lengths of CJK keys, longest first
     bm25: dict[str, list[list[Any]]]  # token -> [[idx, weight], ...]
     # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
     token_cache: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Derived from ``table`` when the index is built or loaded (not serialised):
+    # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
+    # with those two, longest first. Most tokens that can start a phrase are not followed by
+    # a second word that continues one, and this finds that with one lookup, no string join.
+    phrases: dict[str, dict[str, tuple[_Phrase, ...]]] = field(init=False, repr=False)
+    # CJK key -> the tokens of its English translations, in order (BM25 query words)
+    translation_tokens: dict[str, tuple[str, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, dict[str, list[_Phrase]]] = {}
+        for key in self.table:
+            if " " not in key:
+                continue
+            words = tuple(key.split(" "))
+            if len(words) > self.max_ngram:
+                continue  # the scan never tries phrases this long
+            extras = tuple(w for w in words[1:] if w not in _STOPWORDS)
+            grouped.setdefault(words[0], {}).setdefault(words[1], []).append(
+                _Phrase(key, words, extras)
+            )
+        self.phrases = {
+            first: {
+                second: tuple(sorted(found, key=lambda p: len(p.words), reverse=True))
+                for second, found in by_second.items()
+            }
+            for first, by_second in grouped.items()
+        }
+        self.translation_tokens = {
+            key: tuple(t for translated in entry[1] for t in translated.split())
+            for key, entry in self.table.items()
+            if entry[1]
+        }
 
     # -- matching -------------------------------------------------------------------------
 
@@ -259,7 +298,7 @@ class CompiledIndex:
         flags = 0
         if stemmed not in _STOPWORDS and len(stemmed) > 1 and not stemmed.isdigit():
             flags |= _QUERY
-        if stemmed in self.multi_starts:
+        if stemmed in self.phrases:
             flags |= _MULTI
         if stemmed in self.table:
             flags |= _KEY
@@ -270,42 +309,32 @@ class CompiledIndex:
         return stemmed, flags
 
     def scan(self, text: str) -> Scan:
-        table = self.table
         hits: dict[str, None] = {}
         query: dict[str, None] = {}
         cache = self.token_cache
         info = [cache.get(raw) or self._token_info(raw) for raw in TOKEN.findall(text.lower())]
-        tokens = [t for t, _flags in info]
-        count = len(tokens)
-        max_n = self.max_ngram
-        stop = _STOPWORDS
+        count = len(info)
         i = 0
         while i < count:
             token, flags = info[i]
             if flags & _QUERY:
                 query[token] = None
-            if flags & _MULTI:
-                for n in range(min(max_n, count - i), 1, -1):
-                    key = " ".join(tokens[i : i + n])
-                    if key in table:
-                        hits[key] = None
-                        for extra in tokens[i + 1 : i + n]:
-                            if extra not in stop:
-                                query[extra] = None
-                        i += n
-                        break
-                else:
-                    if flags & _KEY:
-                        hits[token] = None
-                    i += 1
-                continue
+            if flags & _MULTI and i + 1 < count:
+                phrase = _longest_phrase(self.phrases[token].get(info[i + 1][0]), info, i)
+                if phrase is not None:
+                    hits[phrase.key] = None
+                    for extra in phrase.extras:
+                        query[extra] = None
+                    i += len(phrase.words)
+                    continue
             if flags & _KEY:
                 hits[token] = None
             i += 1
         cjk_chars = 0
+        table = self.table
         lengths = self.cjk_lengths
-        for run_match in CJK_RUN.finditer(text):
-            run = run_match.group()
+        translation_tokens = self.translation_tokens
+        for run in CJK_RUN.findall(text):
             size = len(run)
             cjk_chars += size
             j = 0
@@ -320,9 +349,8 @@ class CompiledIndex:
                         key = run[j : j + n]
                         if key in table:
                             hits[key] = None
-                            for translated in table[key][1]:
-                                for t in translated.split():
-                                    query[t] = None
+                            for t in translation_tokens.get(key, ()):
+                                query[t] = None
                             step = n
                             break
                 j += step
@@ -381,7 +409,6 @@ class CompiledIndex:
         return {
             "names": self.names,
             "table": self.table,
-            "multi_starts": sorted(self.multi_starts),
             "max_ngram": self.max_ngram,
             "cjk_lengths": self.cjk_lengths,
             "bm25": self.bm25,
@@ -394,11 +421,28 @@ class CompiledIndex:
             names=names,
             position={n: i for i, n in enumerate(names)},
             table=dict(data["table"]),
-            multi_starts=set(data["multi_starts"]),
             max_ngram=int(data["max_ngram"]),
             cjk_lengths={k: list(v) for k, v in data["cjk_lengths"].items()},
             bm25=dict(data["bm25"]),
         )
+
+
+def _longest_phrase(
+    candidates: tuple[_Phrase, ...] | None, info: list[tuple[str, int]], start: int
+) -> _Phrase | None:
+    """The longest of ``candidates`` (keys starting with the two tokens at ``start``) that the
+    tokens from ``start`` on spell out, if any."""
+    if candidates is None:
+        return None
+    for phrase in candidates:
+        words = phrase.words
+        end = start + len(words)
+        # the first two words are known to match; compare the rest (phrases of 3-4 words)
+        if end <= len(info) and all(
+            info[k][0] == words[k - start] for k in range(start + 2, end)
+        ):
+            return phrase
+    return None
 
 
 # -- compilation ------------------------------------------------------------------------------
@@ -486,7 +530,6 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
             if key:
                 _add_tag(entry(key), f"signal:{signal}")
 
-    multi_starts = {k.split(" ")[0] for k in table if " " in k}
     max_ngram = max((k.count(" ") + 1 for k in table if not CJK_RUN.fullmatch(k)), default=1)
     cjk_lengths: dict[str, list[int]] = {}
     for key in table:
@@ -496,7 +539,6 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
         names=names,
         position={n: i for i, n in enumerate(names)},
         table=table,
-        multi_starts=multi_starts,
         max_ngram=min(max_ngram, 4),
         cjk_lengths={p: sorted(set(v), reverse=True) for p, v in sorted(cjk_lengths.items())},
         bm25=_bm25(agents, n_agents),
