@@ -334,7 +334,8 @@ class CompiledIndex:
         table = self.table
         lengths = self.cjk_lengths
         translation_tokens = self.translation_tokens
-        for run in CJK_RUN.findall(text):
+        # str.isascii() is O(1): most English requests skip the search for CJK runs
+        for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
             cjk_chars += size
             j = 0
