@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
 from perfect21.planner.index import Scan
-from perfect21.planner.models import Analysis, Complexity
+from perfect21.planner.models import Analysis, Complexity, new_analysis
 
 __all__ = ["analyse", "features"]
 
@@ -201,7 +201,7 @@ def analyse(
     language = "zh" if cjk and cjk >= latin else "en"
     if language == "zh" and latin >= 3:
         language = "mixed"
-    return Analysis(
+    return new_analysis(
         complexity, tuple(domains), tuple(stack), scan.hits[:32], loc, modules, language,
         tuple(reasons),
     )

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from perfect21.planner.index import CompiledIndex, Scan
-from perfect21.planner.models import AgentChoice, AgentSpec, Complexity, Rejection
+from perfect21.planner.models import (
+    AgentChoice,
+    AgentSpec,
+    Complexity,
+    Rejection,
+    new_choice,
+    new_rejection,
+)
 
 __all__ = ["Scores", "TeamBounds", "choose_team", "score_agents"]
 
@@ -156,7 +163,7 @@ def choose_team(
             chosen.append(pick)
             extra[pick] = f"{complexity.value} change without a verify-stage agent: adds one"
     choices = tuple(
-        AgentChoice(agents[i].name, round(total.get(i, 0.0), 4), _reasons(scores, i, extra.get(i)))
+        new_choice(agents[i].name, round(total.get(i, 0.0), 4), _reasons(scores, i, extra.get(i)))
         for i in chosen
     )
     rejected: list[Rejection] = []
@@ -173,5 +180,5 @@ def choose_team(
             why = limit_reason if rule.get(i, 0.0) > 0 else _OVERLAP_REASON
         else:
             why = floor_reason
-        rejected.append(Rejection(agents[i].name, round(value, 4), why))
+        rejected.append(new_rejection(agents[i].name, round(value, 4), why))
     return choices, tuple(rejected)

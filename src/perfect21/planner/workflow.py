@@ -17,7 +17,9 @@ from perfect21.planner.models import (
     Rejection,
     Stage,
     StageMode,
-    Task,
+    new_plan,
+    new_stage,
+    new_task,
 )
 
 __all__ = ["STAGE_GOALS", "build_plan", "plan_id"]
@@ -102,7 +104,7 @@ def build_plan(
         names = tuple(a.name for a in specs)
         each = task_hours[name]
         tasks = tuple(
-            Task(
+            new_task(
                 f"{name}.{spec.name}",
                 spec.name,
                 name,
@@ -114,7 +116,7 @@ def build_plan(
         )
         hours += [each] * len(tasks)
         stages.append(
-            Stage(
+            new_stage(
                 name,
                 STAGE_GOALS[name],
                 StageMode.PARALLEL if len(specs) > 1 else StageMode.SEQUENTIAL,
@@ -126,7 +128,7 @@ def build_plan(
         )
         depends_on = tuple(t.id for t in tasks)
         before = ", ".join(names)
-    return Plan(
+    return new_plan(
         plan_id(normalized, catalog_version, options),
         request,
         catalog_version,
