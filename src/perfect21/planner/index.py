@@ -22,17 +22,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
 from perfect21.planner.text import CJK_RUN, TOKEN, latin_tokens, stem
 
-__all__ = ["FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
+__all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
 
 # Bump when the compiled form or the scoring inputs change: invalidates disk caches and
 # changes every plan id (catalog_version includes it).
 FORMAT_VERSION = "p21-index-9"
+# Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
+# not what it plans: invalidates disk caches, keeps plan ids.
+CACHE_LAYOUT = "2"
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -236,14 +239,6 @@ class Scan:
     cjk_chars: int
 
 
-class _Phrase(NamedTuple):
-    """A multi-token key, as the scan needs it."""
-
-    key: str
-    words: tuple[str, ...]
-    extras: tuple[str, ...]  # words after the first that count as BM25 query words
-
-
 @dataclass(slots=True)
 class CompiledIndex:
     """Serialisable compiled form of the catalog (see module docstring)."""
@@ -255,40 +250,12 @@ class CompiledIndex:
     max_ngram: int
     cjk_lengths: dict[str, list[int]]  # 2-char prefix -> lengths of CJK keys, longest first
     bm25: dict[str, list[list[Any]]]  # token -> [[idx, weight], ...]
-    # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
-    token_cache: dict[str, tuple[str, int]] = field(default_factory=dict)
-    # Derived from ``table`` when the index is built or loaded (not serialised):
     # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
     # with those two, longest first. Most tokens that can start a phrase are not followed by
     # a second word that continues one, and this finds that with one lookup, no string join.
-    phrases: dict[str, dict[str, tuple[_Phrase, ...]]] = field(init=False, repr=False)
-    # CJK key -> the tokens of its English translations, in order (BM25 query words)
-    translation_tokens: dict[str, tuple[str, ...]] = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        grouped: dict[str, dict[str, list[_Phrase]]] = {}
-        for key in self.table:
-            if " " not in key:
-                continue
-            words = tuple(key.split(" "))
-            if len(words) > self.max_ngram:
-                continue  # the scan never tries phrases this long
-            extras = tuple(w for w in words[1:] if w not in _STOPWORDS)
-            grouped.setdefault(words[0], {}).setdefault(words[1], []).append(
-                _Phrase(key, words, extras)
-            )
-        self.phrases = {
-            first: {
-                second: tuple(sorted(found, key=lambda p: len(p.words), reverse=True))
-                for second, found in by_second.items()
-            }
-            for first, by_second in grouped.items()
-        }
-        self.translation_tokens = {
-            key: tuple(t for translated in entry[1] for t in translated.split())
-            for key, entry in self.table.items()
-            if entry[1]
-        }
+    phrases: dict[str, dict[str, list[str]]]
+    # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
+    token_cache: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     # -- matching -------------------------------------------------------------------------
 
@@ -320,12 +287,13 @@ class CompiledIndex:
             if flags & _QUERY:
                 query[token] = None
             if flags & _MULTI and i + 1 < count:
-                phrase = _longest_phrase(self.phrases[token].get(info[i + 1][0]), info, i)
-                if phrase is not None:
-                    hits[phrase.key] = None
-                    for extra in phrase.extras:
-                        query[extra] = None
-                    i += len(phrase.words)
+                words = _longest_phrase(self.phrases[token].get(info[i + 1][0]), info, i)
+                if words is not None:
+                    hits[" ".join(words)] = None
+                    for extra in words[1:]:
+                        if extra not in _STOPWORDS:
+                            query[extra] = None
+                    i += len(words)
                     continue
             if flags & _KEY:
                 hits[token] = None
@@ -333,7 +301,6 @@ class CompiledIndex:
         cjk_chars = 0
         table = self.table
         lengths = self.cjk_lengths
-        translation_tokens = self.translation_tokens
         # str.isascii() is O(1): most English requests skip the search for CJK runs
         for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
@@ -350,8 +317,9 @@ class CompiledIndex:
                         key = run[j : j + n]
                         if key in table:
                             hits[key] = None
-                            for t in translation_tokens.get(key, ()):
-                                query[t] = None
+                            for translated in table[key][1]:
+                                for t in translated.split():
+                                    query[t] = None
                             step = n
                             break
                 j += step
@@ -413,6 +381,7 @@ class CompiledIndex:
             "max_ngram": self.max_ngram,
             "cjk_lengths": self.cjk_lengths,
             "bm25": self.bm25,
+            "phrases": self.phrases,
         }
 
     @classmethod
@@ -425,24 +394,25 @@ class CompiledIndex:
             max_ngram=int(data["max_ngram"]),
             cjk_lengths={k: list(v) for k, v in data["cjk_lengths"].items()},
             bm25=dict(data["bm25"]),
+            phrases=dict(data["phrases"]),
         )
 
 
 def _longest_phrase(
-    candidates: tuple[_Phrase, ...] | None, info: list[tuple[str, int]], start: int
-) -> _Phrase | None:
-    """The longest of ``candidates`` (keys starting with the two tokens at ``start``) that the
-    tokens from ``start`` on spell out, if any."""
+    candidates: list[str] | None, info: list[tuple[str, int]], start: int
+) -> list[str] | None:
+    """The words of the longest of ``candidates`` (keys starting with the two tokens at
+    ``start``) that the tokens from ``start`` on spell out, if any."""
     if candidates is None:
         return None
-    for phrase in candidates:
-        words = phrase.words
+    for key in candidates:
+        words = key.split(" ")
         end = start + len(words)
         # the first two words are known to match; compare the rest (phrases of 3-4 words)
         if end <= len(info) and all(
             info[k][0] == words[k - start] for k in range(start + 2, end)
         ):
-            return phrase
+            return words
     return None
 
 
@@ -532,6 +502,7 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
                 _add_tag(entry(key), f"signal:{signal}")
 
     max_ngram = max((k.count(" ") + 1 for k in table if not CJK_RUN.fullmatch(k)), default=1)
+    max_ngram = min(max_ngram, 4)
     cjk_lengths: dict[str, list[int]] = {}
     for key in table:
         if CJK_RUN.fullmatch(key) and len(key) >= 2:
@@ -540,10 +511,25 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
         names=names,
         position={n: i for i, n in enumerate(names)},
         table=table,
-        max_ngram=min(max_ngram, 4),
+        max_ngram=max_ngram,
         cjk_lengths={p: sorted(set(v), reverse=True) for p, v in sorted(cjk_lengths.items())},
         bm25=_bm25(agents, n_agents),
+        phrases=_phrases(table, max_ngram),
     )
+
+
+def _phrases(table: Mapping[str, Any], max_ngram: int) -> dict[str, dict[str, list[str]]]:
+    """Latin keys of 2 to ``max_ngram`` tokens by first and second token, longest first
+    (the scan never tries longer phrases)."""
+    phrases: dict[str, dict[str, list[str]]] = {}
+    for key in sorted(table):
+        words = key.split(" ")
+        if 2 <= len(words) <= max_ngram:
+            phrases.setdefault(words[0], {}).setdefault(words[1], []).append(key)
+    for by_second in phrases.values():
+        for keys in by_second.values():
+            keys.sort(key=lambda k: -k.count(" "))
+    return phrases
 
 
 def _add_tag(entry: list[Any], tag: str) -> None:
