@@ -287,7 +287,8 @@ class CompiledIndex:
             if flags & _QUERY:
                 query[token] = None
             if flags & _MULTI and i + 1 < count:
-                words = _longest_phrase(self.phrases[token].get(info[i + 1][0]), info, i)
+                candidates = self.phrases[token].get(info[i + 1][0])
+                words = None if candidates is None else _longest_phrase(candidates, info, i)
                 if words is not None:
                     hits[" ".join(words)] = None
                     for extra in words[1:]:
@@ -350,9 +351,7 @@ class CompiledIndex:
     def bm25_scores(self, scan: Scan) -> dict[int, float]:
         """BM25 relevance of every agent whose document shares a token with the request."""
         scores: dict[int, float] = {}
-        bm25 = self.bm25
-        for token in scan.query_tokens:
-            postings = bm25.get(token)
+        for postings in map(self.bm25.get, scan.query_tokens):
             if postings:
                 for idx, weight in postings:
                     scores[idx] = scores.get(idx, 0.0) + weight
@@ -399,12 +398,10 @@ class CompiledIndex:
 
 
 def _longest_phrase(
-    candidates: list[str] | None, info: list[tuple[str, int]], start: int
+    candidates: list[str], info: list[tuple[str, int]], start: int
 ) -> list[str] | None:
     """The words of the longest of ``candidates`` (keys starting with the two tokens at
     ``start``) that the tokens from ``start`` on spell out, if any."""
-    if candidates is None:
-        return None
     for key in candidates:
         words = key.split(" ")
         end = start + len(words)
