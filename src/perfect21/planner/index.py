@@ -287,8 +287,8 @@ class CompiledIndex:
             if flags & _QUERY:
                 query[token] = None
             if flags & _MULTI and i + 1 < count:
-                candidates = self.phrases[token].get(info[i + 1][0])
-                words = None if candidates is None else _longest_phrase(candidates, info, i)
+                keys = self.phrases[token].get(info[i + 1][0])
+                words = None if keys is None else _longest_phrase(keys, info, i)
                 if words is not None:
                     hits[" ".join(words)] = None
                     for extra in words[1:]:
