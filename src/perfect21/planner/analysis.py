@@ -169,11 +169,11 @@ def analyse(
         complexity = Complexity.SIMPLE
     else:
         complexity = Complexity.MEDIUM
-    contributions = sorted(
+    contributions = sorted([
         (-abs(weight), name, weight)
         for name, value in vector.items()
         if value and (weight := WEIGHTS.get(name, 0.0) * value)
-    )
+    ])
     reasons = [f"complexity {complexity.value}: score {score:+.2f} {_BANDS}"]
     for _magnitude, name, weight in contributions[:4]:
         detail = ""
@@ -192,7 +192,7 @@ def analyse(
     for label, bucket in (("domains", domains), ("stack", stack)):
         if bucket:
             reasons.append(
-                f"{label}: " + "; ".join(f"{k} ({', '.join(v[:2])})" for k, v in bucket.items())
+                f"{label}: " + "; ".join([f"{k} ({', '.join(v[:2])})" for k, v in bucket.items()])
             )
     breadth = max(len(domains), 1)
     loc = int(_LOC[complexity] * (1 + 0.25 * (min(breadth, 6) - 1)))

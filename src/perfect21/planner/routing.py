@@ -162,10 +162,10 @@ def choose_team(
             pick = candidates[0]
             chosen.append(pick)
             extra[pick] = f"{complexity.value} change without a verify-stage agent: adds one"
-    choices = tuple(
+    choices = tuple([
         new_choice(agents[i].name, round(total.get(i, 0.0), 4), _reasons(scores, i, extra.get(i)))
         for i in chosen
-    )
+    ])
     rejected: list[Rejection] = []
     # Reason texts are built once per plan, not per rejected agent (the score is its own field).
     limit_reason = f"team size limit {high} for {complexity.value} work"

@@ -101,9 +101,9 @@ def build_plan(
     before = ""
     for name in used:
         specs = by_stage[name]
-        names = tuple(a.name for a in specs)
+        names = tuple([a.name for a in specs])
         each = task_hours[name]
-        tasks = tuple(
+        tasks = tuple([
             new_task(
                 f"{name}.{spec.name}",
                 spec.name,
@@ -113,7 +113,7 @@ def build_plan(
                 each,
             )
             for spec in specs
-        )
+        ])
         hours += [each] * len(tasks)
         stages.append(
             new_stage(
@@ -126,14 +126,14 @@ def build_plan(
                 _GATES.get(name),
             )
         )
-        depends_on = tuple(t.id for t in tasks)
+        depends_on = tuple([t.id for t in tasks])
         before = ", ".join(names)
     return new_plan(
         plan_id(normalized, catalog_version, options),
         request,
         catalog_version,
         analysis,
-        tuple(choice for _spec, choice in team),
+        tuple([choice for _spec, choice in team]),
         tuple(stages),
         round(sum(hours), 2),
         tuple(rejected),
