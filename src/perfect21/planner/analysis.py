@@ -55,7 +55,8 @@ def _has_code(text: str) -> bool:
 
 
 def _count(text: str, marks: tuple[str, ...]) -> int:
-    return sum(map(text.count, marks))
+    # Most marks do not occur, and ``in`` costs a fraction of a str.count call.
+    return sum([text.count(mark) for mark in marks if mark in text])
 
 
 _LOC = {Complexity.SIMPLE: 60, Complexity.MEDIUM: 400, Complexity.COMPLEX: 2500}
