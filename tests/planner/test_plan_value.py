@@ -35,6 +35,40 @@ def sample_plans(builtin_planner: Planner, request: pytest.FixtureRequest) -> li
     return [builtin_planner.plan(t) for t in texts]
 
 
+def test_fast_constructors_build_ordinary_frozen_values() -> None:
+    """The planner's fast constructors give values of the real class, equal (and hashing
+    equal) to the dataclass constructor's, frozen, and usable with ``dataclasses.replace``
+    and pickle; a wrong number of fields is an error, as with the class."""
+    import pickle
+
+    from perfect21.planner import models
+
+    gate = models.Gate("g", (models.GateCheck("c"),))
+    task = models.Task("implement.x", "x", "implement", "brief", ("design.y",), 1.5)
+    analysis = models.Analysis(Complexity.MEDIUM, ("auth",), (), ("jwt",), 400, 3, "en", ("r",))
+    stage = models.Stage("implement", "goal", models.StageMode.SEQUENTIAL, ("x",), (task,),
+                         True, gate)
+    choice = models.AgentChoice("x", 1.25, ("matched: jwt",))
+    rejection = models.Rejection("y", 0.5, "below the selection floor 2.20")
+    plan = models.Plan("plan-1", "req", "v1", analysis, (choice,), (stage,), 1.5, (rejection,))
+    cases = [
+        (models.new_task, task), (models.new_analysis, analysis), (models.new_stage, stage),
+        (models.new_choice, choice), (models.new_rejection, rejection), (models.new_plan, plan),
+    ]
+    for new, value in cases:
+        values = [getattr(value, f.name) for f in dataclasses.fields(value)]
+        built = new(*values)
+        assert type(built) is type(value)
+        assert built == value and hash(built) == hash(value) and repr(built) == repr(value)
+        assert pickle.loads(pickle.dumps(built)) == value
+        first = dataclasses.fields(value)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(built, first, None)
+        assert dataclasses.replace(built, **{first: "other"}) != value
+        with pytest.raises(TypeError):
+            new(*values[:-1])
+
+
 def test_plan_is_frozen(builtin_planner: Planner) -> None:
     """Assigning to a plan, its stages or tasks raises; collections are tuples."""
     plan = builtin_planner.plan(REQUESTS[0])

@@ -171,7 +171,8 @@ class Planner:
         choices, rejected = choose_team(
             catalog.agents, scores, analysis.complexity, self._bounds, builds=builds
         )
-        team = [(catalog.require(c.name), c) for c in choices]
+        agents, position = catalog.agents, index.position
+        team = [(agents[position[c.name]], c) for c in choices]
         return build_plan(
             request=normalized,
             normalized=normalized,

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
 from perfect21.planner.index import Scan
-from perfect21.planner.models import Analysis, Complexity
+from perfect21.planner.models import Analysis, Complexity, new_analysis
 
 __all__ = ["analyse", "features"]
 
@@ -55,17 +55,15 @@ def _has_code(text: str) -> bool:
 
 
 def _count(text: str, marks: tuple[str, ...]) -> int:
-    count = text.count
-    total = 0
-    for mark in marks:
-        total += count(mark)
-    return total
+    # Most marks do not occur, and ``in`` costs a fraction of a str.count call.
+    return sum([text.count(mark) for mark in marks if mark in text])
 
 
 _LOC = {Complexity.SIMPLE: 60, Complexity.MEDIUM: 400, Complexity.COMPLEX: 2500}
 _MODULES = {Complexity.SIMPLE: 1, Complexity.MEDIUM: 3, Complexity.COMPLEX: 6}
 _SIGNALS = ("scope", "planning", "small", "diagnosis", "conjunction", "construction",
             "error_report")
+_SIGNAL_TAGS = tuple((signal, f"signal:{signal}") for signal in _SIGNALS)
 
 
 def _number(text: str) -> float:
@@ -104,8 +102,11 @@ def _scale_mentions(text: str) -> list[str]:
         name = unit.group(2)
         if name not in _UNITS:
             # a CJK word may run on past the unit ("张表都要" → "张表都"): try its prefixes
-            name = next((name[:k] for k in (2, 1) if name[:k] in _UNITS), "")
-            if not name:
+            if name[:2] in _UNITS:
+                name = name[:2]
+            elif name[:1] in _UNITS:
+                name = name[:1]
+            else:
                 continue
         value = _number(number.group() + (unit.group(1) or ""))
         if _big(value, name):
@@ -119,19 +120,25 @@ def features(
     """(feature vector, tag buckets {domain:/stack:/signal:}, scale mentions)."""
     buckets: dict[str, list[str]] = {}
     for tag, key in tags:
-        found = buckets.setdefault(tag, [])
-        if key not in found:
+        found = buckets.get(tag)
+        if found is None:
+            buckets[tag] = [key]
+        elif key not in found:
             found.append(key)
+    domains = stack = 0
+    for tag in buckets:
+        if tag.startswith("domain:"):
+            domains += 1
+        elif tag.startswith("stack:"):
+            stack += 1
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
-    domains = [t for t in buckets if t.startswith("domain:")]
-    stack = [t for t in buckets if t.startswith("stack:")]
     scale = _scale_mentions(text)
     vector = {
         "log_words": math.log1p(words),
         "sentences": min(_count(text, _SENTENCE_MARKS), 8) / 4,
         "list_items": min(_count(text, _LIST_MARKS), 12) / 4,
-        "domains": min(len(domains), 6) / 3,
-        "stack": min(len(stack), 6) / 3,
+        "domains": min(domains, 6) / 3,
+        "stack": min(stack, 6) / 3,
         "breadth": min(agent_breadth, 8) / 4,
         "scale": 1.0 if scale else 0.0,
         "code": 1.0 if _has_code(text) else 0.0,
@@ -139,8 +146,8 @@ def features(
         # "Build X: a, b, c and d" — a colon introducing a list of deliverables
         "spec_list": 1.0 if (":" in text or "：" in text) and _SPEC_LIST.search(text) else 0.0,
     }
-    for signal in _SIGNALS:
-        vector[signal] = float(min(len(buckets.get(f"signal:{signal}", ())), 3))
+    for signal, tag in _SIGNAL_TAGS:
+        vector[signal] = float(min(len(buckets.get(tag, ())), 3))
     return vector, buckets, scale
 
 
@@ -163,11 +170,11 @@ def analyse(
         complexity = Complexity.SIMPLE
     else:
         complexity = Complexity.MEDIUM
-    contributions = sorted(
+    contributions = sorted([
         (-abs(weight), name, weight)
         for name, value in vector.items()
         if value and (weight := WEIGHTS.get(name, 0.0) * value)
-    )
+    ])
     reasons = [f"complexity {complexity.value}: score {score:+.2f} {_BANDS}"]
     for _magnitude, name, weight in contributions[:4]:
         detail = ""
@@ -176,26 +183,26 @@ def analyse(
         elif name == "scale":
             detail = ": " + ", ".join(scale[:3])
         reasons.append(f"{weight:+.2f} from {name}{detail}")
-    domains = {t[7:]: v for t, v in buckets.items() if t.startswith("domain:")}
-    stack = {t[6:]: v for t, v in buckets.items() if t.startswith("stack:")}
+    domains: dict[str, list[str]] = {}
+    stack: dict[str, list[str]] = {}
+    for tag, keys in buckets.items():
+        if tag.startswith("domain:"):
+            domains[tag[7:]] = keys
+        elif tag.startswith("stack:"):
+            stack[tag[6:]] = keys
     for label, bucket in (("domains", domains), ("stack", stack)):
         if bucket:
             reasons.append(
-                f"{label}: " + "; ".join(f"{k} ({', '.join(v[:2])})" for k, v in bucket.items())
+                f"{label}: " + "; ".join([f"{k} ({', '.join(v[:2])})" for k, v in bucket.items()])
             )
     breadth = max(len(domains), 1)
     loc = int(_LOC[complexity] * (1 + 0.25 * (min(breadth, 6) - 1)))
     modules = _MODULES[complexity] + (min(breadth, 6) - 1) // 2
-    language = "zh" if scan.cjk_chars and scan.cjk_chars >= scan.latin_count else "en"
-    if language == "zh" and scan.latin_count >= 3:
+    latin, cjk = scan.latin_count, scan.cjk_chars
+    language = "zh" if cjk and cjk >= latin else "en"
+    if language == "zh" and latin >= 3:
         language = "mixed"
-    return Analysis(
-        complexity=complexity,
-        domains=tuple(domains),
-        stack=tuple(stack),
-        terms=tuple(scan.hits[:32]),
-        estimated_loc=loc,
-        modules=modules,
-        language=language,
-        reasons=tuple(reasons),
+    return new_analysis(
+        complexity, tuple(domains), tuple(stack), scan.hits[:32], loc, modules, language,
+        tuple(reasons),
     )

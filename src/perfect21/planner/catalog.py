@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from perfect21._errors import CatalogError, NotFoundError
-from perfect21.planner.index import FORMAT_VERSION, CompiledIndex, compile_index
+from perfect21.planner.index import CACHE_LAYOUT, FORMAT_VERSION, CompiledIndex, compile_index
 from perfect21.planner.models import STAGE_ORDER, AgentSpec
 
 __all__ = ["Catalog", "LoadProblem", "load_catalog", "parse_agent_file"]
@@ -199,7 +199,7 @@ def load_catalog(
     problems: list[LoadProblem] = []
     data_files = _read_data_files()
     data_digest = hashlib.sha256(b"\0".join(data_files.values())).digest()
-    digest = hashlib.sha256(FORMAT_VERSION.encode() + data_digest)
+    digest = hashlib.sha256(f"{FORMAT_VERSION}/{CACHE_LAYOUT}".encode() + data_digest)
     for label, directory, is_builtin in sources:
         for path in _agent_files(directory):
             try:

@@ -28,11 +28,14 @@ from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
 from perfect21.planner.text import CJK_RUN, TOKEN, latin_tokens, stem
 
-__all__ = ["FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
+__all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
 
 # Bump when the compiled form or the scoring inputs change: invalidates disk caches and
 # changes every plan id (catalog_version includes it).
 FORMAT_VERSION = "p21-index-9"
+# Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
+# not what it plans: invalidates disk caches, keeps plan ids.
+CACHE_LAYOUT = "2"
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -244,10 +247,13 @@ class CompiledIndex:
     position: dict[str, int]
     # key -> [agent postings [[idx, weight], ...], translations [key, ...], tags [str, ...]]
     table: dict[str, list[Any]]
-    multi_starts: set[str]  # first tokens of multi-token Latin keys
     max_ngram: int
     cjk_lengths: dict[str, list[int]]  # 2-char prefix -> lengths of CJK keys, longest first
     bm25: dict[str, list[list[Any]]]  # token -> [[idx, weight], ...]
+    # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
+    # with those two, longest first. Most tokens that can start a phrase are not followed by
+    # a second word that continues one, and this finds that with one lookup, no string join.
+    phrases: dict[str, dict[str, list[str]]]
     # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
     token_cache: dict[str, tuple[str, int]] = field(default_factory=dict)
 
@@ -259,7 +265,7 @@ class CompiledIndex:
         flags = 0
         if stemmed not in _STOPWORDS and len(stemmed) > 1 and not stemmed.isdigit():
             flags |= _QUERY
-        if stemmed in self.multi_starts:
+        if stemmed in self.phrases:
             flags |= _MULTI
         if stemmed in self.table:
             flags |= _KEY
@@ -270,42 +276,34 @@ class CompiledIndex:
         return stemmed, flags
 
     def scan(self, text: str) -> Scan:
-        table = self.table
         hits: dict[str, None] = {}
         query: dict[str, None] = {}
         cache = self.token_cache
         info = [cache.get(raw) or self._token_info(raw) for raw in TOKEN.findall(text.lower())]
-        tokens = [t for t, _flags in info]
-        count = len(tokens)
-        max_n = self.max_ngram
-        stop = _STOPWORDS
+        count = len(info)
         i = 0
         while i < count:
             token, flags = info[i]
             if flags & _QUERY:
                 query[token] = None
-            if flags & _MULTI:
-                for n in range(min(max_n, count - i), 1, -1):
-                    key = " ".join(tokens[i : i + n])
-                    if key in table:
-                        hits[key] = None
-                        for extra in tokens[i + 1 : i + n]:
-                            if extra not in stop:
-                                query[extra] = None
-                        i += n
-                        break
-                else:
-                    if flags & _KEY:
-                        hits[token] = None
-                    i += 1
-                continue
+            if flags & _MULTI and i + 1 < count:
+                keys = self.phrases[token].get(info[i + 1][0])
+                words = None if keys is None else _longest_phrase(keys, info, i)
+                if words is not None:
+                    hits[" ".join(words)] = None
+                    for extra in words[1:]:
+                        if extra not in _STOPWORDS:
+                            query[extra] = None
+                    i += len(words)
+                    continue
             if flags & _KEY:
                 hits[token] = None
             i += 1
         cjk_chars = 0
+        table = self.table
         lengths = self.cjk_lengths
-        for run_match in CJK_RUN.finditer(text):
-            run = run_match.group()
+        # str.isascii() is O(1): most English requests skip the search for CJK runs
+        for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
             cjk_chars += size
             j = 0
@@ -353,9 +351,7 @@ class CompiledIndex:
     def bm25_scores(self, scan: Scan) -> dict[int, float]:
         """BM25 relevance of every agent whose document shares a token with the request."""
         scores: dict[int, float] = {}
-        bm25 = self.bm25
-        for token in scan.query_tokens:
-            postings = bm25.get(token)
+        for postings in map(self.bm25.get, scan.query_tokens):
             if postings:
                 for idx, weight in postings:
                     scores[idx] = scores.get(idx, 0.0) + weight
@@ -381,10 +377,10 @@ class CompiledIndex:
         return {
             "names": self.names,
             "table": self.table,
-            "multi_starts": sorted(self.multi_starts),
             "max_ngram": self.max_ngram,
             "cjk_lengths": self.cjk_lengths,
             "bm25": self.bm25,
+            "phrases": self.phrases,
         }
 
     @classmethod
@@ -394,11 +390,27 @@ class CompiledIndex:
             names=names,
             position={n: i for i, n in enumerate(names)},
             table=dict(data["table"]),
-            multi_starts=set(data["multi_starts"]),
             max_ngram=int(data["max_ngram"]),
             cjk_lengths={k: list(v) for k, v in data["cjk_lengths"].items()},
             bm25=dict(data["bm25"]),
+            phrases=dict(data["phrases"]),
         )
+
+
+def _longest_phrase(
+    candidates: list[str], info: list[tuple[str, int]], start: int
+) -> list[str] | None:
+    """The words of the longest of ``candidates`` (keys starting with the two tokens at
+    ``start``) that the tokens from ``start`` on spell out, if any."""
+    for key in candidates:
+        words = key.split(" ")
+        end = start + len(words)
+        # the first two words are known to match; compare the rest (phrases of 3-4 words)
+        if end <= len(info) and all(
+            info[k][0] == words[k - start] for k in range(start + 2, end)
+        ):
+            return words
+    return None
 
 
 # -- compilation ------------------------------------------------------------------------------
@@ -486,8 +498,8 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
             if key:
                 _add_tag(entry(key), f"signal:{signal}")
 
-    multi_starts = {k.split(" ")[0] for k in table if " " in k}
     max_ngram = max((k.count(" ") + 1 for k in table if not CJK_RUN.fullmatch(k)), default=1)
+    max_ngram = min(max_ngram, 4)
     cjk_lengths: dict[str, list[int]] = {}
     for key in table:
         if CJK_RUN.fullmatch(key) and len(key) >= 2:
@@ -496,11 +508,25 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
         names=names,
         position={n: i for i, n in enumerate(names)},
         table=table,
-        multi_starts=multi_starts,
-        max_ngram=min(max_ngram, 4),
+        max_ngram=max_ngram,
         cjk_lengths={p: sorted(set(v), reverse=True) for p, v in sorted(cjk_lengths.items())},
         bm25=_bm25(agents, n_agents),
+        phrases=_phrases(table, max_ngram),
     )
+
+
+def _phrases(table: Mapping[str, Any], max_ngram: int) -> dict[str, dict[str, list[str]]]:
+    """Latin keys of 2 to ``max_ngram`` tokens by first and second token, longest first
+    (the scan never tries longer phrases)."""
+    phrases: dict[str, dict[str, list[str]]] = {}
+    for key in sorted(table):
+        words = key.split(" ")
+        if 2 <= len(words) <= max_ngram:
+            phrases.setdefault(words[0], {}).setdefault(words[1], []).append(key)
+    for by_second in phrases.values():
+        for keys in by_second.values():
+            keys.sort(key=lambda k: -k.count(" "))
+    return phrases
 
 
 def _add_tag(entry: list[Any], tag: str) -> None:

@@ -6,10 +6,10 @@ form is documented in ``docs/plan-schema.md`` and is the same on the CLI and ove
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from perfect21._errors import ValidationError
 
@@ -353,3 +353,40 @@ def _check_tasks(plan: Plan) -> None:
         for dep in task.depends_on:
             if dep not in seen:
                 raise ValidationError(f"plan: task {task.id!r} depends on unknown task {dep!r}")
+
+
+_T = TypeVar("_T")
+
+
+def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
+    """``cls(*values)`` for a frozen, slotted dataclass, about three times faster: for the
+    planner, which builds some twenty of these values for every plan.
+
+    A frozen dataclass's ``__init__`` has to store each field with ``object.__setattr__`` (its
+    own ``__setattr__`` refuses), at some 150 ns a field. The constructor made here creates
+    an object of a private "draft" class with the same slots, fills them with ordinary
+    attribute stores, then makes it a ``cls`` by assigning ``__class__``, which Python allows
+    between classes of the same layout. The result is an ordinary, immutable ``cls`` value,
+    equal to ``cls(*values)``. Every field is required, positionally, in declaration order.
+    The code is generated once per class, like the dataclass methods themselves.
+    """
+    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
+    draft = type(f"{cls.__name__}Draft", (), {"__slots__": cls.__dict__["__slots__"]})
+    stores = "".join(f"\n    obj.{name} = {name}" for name in names)
+    source = (
+        f"def new_{cls.__name__.lower()}({', '.join(names)}):\n"
+        f"    obj = draft(){stores}\n    obj.__class__ = cls\n    return obj\n"
+    )
+    namespace: dict[str, Any] = {"draft": draft, "cls": cls}
+    exec(source, namespace)  # generated from the class's own field names, as dataclasses do
+    built: Callable[..., _T] = namespace[f"new_{cls.__name__.lower()}"]
+    return built
+
+
+# The planner's constructors (internal: other code uses the classes themselves).
+new_analysis = fast_constructor(Analysis)
+new_choice = fast_constructor(AgentChoice)
+new_rejection = fast_constructor(Rejection)
+new_task = fast_constructor(Task)
+new_stage = fast_constructor(Stage)
+new_plan = fast_constructor(Plan)

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from perfect21.planner.index import CompiledIndex, Scan
-from perfect21.planner.models import AgentChoice, AgentSpec, Complexity, Rejection
+from perfect21.planner.models import (
+    AgentChoice,
+    AgentSpec,
+    Complexity,
+    Rejection,
+    new_choice,
+    new_rejection,
+)
 
 __all__ = ["Scores", "TeamBounds", "choose_team", "score_agents"]
 
@@ -37,12 +44,20 @@ class Scores:
     rule: dict[int, float]
     bm25: dict[int, float]
     evidence: dict[int, list[str]]
+    # Agents with a score, best first. Agents are indexed in name order (the catalog sorts
+    # them), so ties on the score break on the name.
+    order: list[int]
+    floor: float  # the selection floor: MIN_SCORE, or RELATIVE_FLOOR of the best score
 
     def breadth(self) -> int:
         """How many agents clear the selection floor (a complexity signal)."""
-        top = max(self.total.values(), default=0.0)
-        floor = max(MIN_SCORE, RELATIVE_FLOOR * top)
-        return sum(1 for s in self.total.values() if s >= floor)
+        total, floor = self.total, self.floor
+        count = 0
+        for idx in self.order:
+            if total[idx] < floor:
+                break
+            count += 1
+        return count
 
 
 def score_agents(index: CompiledIndex, scan: Scan) -> Scores:
@@ -51,16 +66,28 @@ def score_agents(index: CompiledIndex, scan: Scan) -> Scores:
     total = dict(rule)
     for idx, value in bm25.items():
         total[idx] = total.get(idx, 0.0) + BM25_WEIGHT * value
-    return Scores(total, rule, bm25, evidence)
+    # (-score, index) pairs sort in C without a key function: best first, ties by name.
+    pairs = [(-value, idx) for idx, value in total.items()]
+    pairs.sort()
+    order = [idx for _value, idx in pairs]
+    top = total[order[0]] if order else 0.0
+    return Scores(total, rule, bm25, evidence, order, max(MIN_SCORE, RELATIVE_FLOOR * top))
 
 
-def _reasons(scores: Scores, idx: int) -> tuple[str, ...]:
+def _reasons(scores: Scores, idx: int, extra: str | None) -> tuple[str, ...]:
     reasons: list[str] = []
-    if scores.evidence.get(idx):
-        reasons.append("matched: " + ", ".join(scores.evidence[idx][:8]))
-    if scores.bm25.get(idx, 0.0) > 0:
-        reasons.append(f"description relevance {scores.bm25[idx]:.2f}")
+    matched = scores.evidence.get(idx)
+    if matched:
+        reasons.append("matched: " + ", ".join(matched[:8]))
+    relevance = scores.bm25.get(idx, 0.0)
+    if relevance > 0:
+        reasons.append(f"description relevance {relevance:.2f}")
+    if extra is not None:
+        reasons.append(extra)
     return tuple(reasons)
+
+
+_OVERLAP_REASON = f"only description overlap (needs {MIN_SCORE_DESCRIPTION_ONLY:g})"
 
 
 def choose_team(
@@ -79,18 +106,16 @@ def choose_team(
     low, high = bounds[complexity]
     total = scores.total
     rule = scores.rule
-    # Agents are indexed in name order (the catalog sorts them), so ties on the score break
-    # on the index: same order as (score desc, name), compared in C without a key function.
-    pairs = [(-value, i) for i, value in total.items()]
-    pairs.sort()
-    order = [i for _value, i in pairs]
+    order = scores.order
+    floor = scores.floor
     top = total[order[0]] if order else 0.0
-    floor = max(MIN_SCORE, RELATIVE_FLOOR * top)
     fill_floor = max(MIN_SCORE, RELATIVE_FLOOR_TO_FILL * top)
-    chosen: list[int] = [
-        i for i in order
-        if total[i] >= floor and (rule.get(i, 0.0) > 0 or total[i] >= MIN_SCORE_DESCRIPTION_ONLY)
-    ][:high]
+    chosen: list[int] = []
+    for i in order:  # best first: the first agent under the floor ends the team
+        if total[i] < floor or len(chosen) == high:
+            break
+        if rule.get(i, 0.0) > 0 or total[i] >= MIN_SCORE_DESCRIPTION_ONLY:
+            chosen.append(i)
     for i in order:
         if len(chosen) >= low:
             break
@@ -137,27 +162,23 @@ def choose_team(
             pick = candidates[0]
             chosen.append(pick)
             extra[pick] = f"{complexity.value} change without a verify-stage agent: adds one"
-    choices = tuple(
-        AgentChoice(
-            agents[i].name,
-            round(total.get(i, 0.0), 4),
-            _reasons(scores, i) + ((extra[i],) if i in extra else ()),
-        )
+    choices = tuple([
+        new_choice(agents[i].name, round(total.get(i, 0.0), 4), _reasons(scores, i, extra.get(i)))
         for i in chosen
-    )
+    ])
     rejected: list[Rejection] = []
     # Reason texts are built once per plan, not per rejected agent (the score is its own field).
     limit_reason = f"team size limit {high} for {complexity.value} work"
-    overlap_reason = f"only description overlap (needs {MIN_SCORE_DESCRIPTION_ONLY:g})"
     floor_reason = f"below the selection floor {floor:.2f}"
     for i in order:
-        if len(rejected) >= MAX_REJECTIONS:
+        if len(rejected) >= MAX_REJECTIONS:  # the closest runners-up only
             break
-        if i in chosen or total[i] <= 0:
+        value = total[i]
+        if i in chosen or value <= 0:
             continue
-        if total[i] >= floor:
-            why = limit_reason if rule.get(i, 0.0) > 0 else overlap_reason
+        if value >= floor:
+            why = limit_reason if rule.get(i, 0.0) > 0 else _OVERLAP_REASON
         else:
             why = floor_reason
-        rejected.append(Rejection(agents[i].name, round(total[i], 4), why))
+        rejected.append(new_rejection(agents[i].name, round(value, 4), why))
     return choices, tuple(rejected)

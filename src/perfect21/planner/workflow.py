@@ -17,7 +17,9 @@ from perfect21.planner.models import (
     Rejection,
     Stage,
     StageMode,
-    Task,
+    new_plan,
+    new_stage,
+    new_task,
 )
 
 __all__ = ["STAGE_GOALS", "build_plan", "plan_id"]
@@ -45,6 +47,11 @@ _GATES: Mapping[str, Gate] = {
 }
 _HOURS = {Complexity.SIMPLE: 1.0, Complexity.MEDIUM: 4.0, Complexity.COMPLEX: 12.0}
 _STAGE_EFFORT = {"design": 0.6, "implement": 1.0, "verify": 0.6, "release": 0.4, "document": 0.3}
+# Hours of one task, by complexity and stage.
+_TASK_HOURS = {
+    complexity: {stage: round(hours * effort, 2) for stage, effort in _STAGE_EFFORT.items()}
+    for complexity, hours in _HOURS.items()
+}
 
 
 def plan_id(normalized_request: str, catalog_version: str, options: str = "") -> str:
@@ -57,10 +64,9 @@ def plan_id(normalized_request: str, catalog_version: str, options: str = "") ->
 _STAGE_LINES = {stage: f"Stage: {stage} — {goal}." for stage, goal in STAGE_GOALS.items()}
 
 
-def _brief(request: str, agent: AgentSpec, stage: str, peers: Sequence[str],
-           before: str) -> str:
-    brief = f"Request: {request}\nYour role: {agent.name} — {agent.description}\n" \
-        f"{_STAGE_LINES[stage]}"
+def _brief(head: str, agent: AgentSpec, stage: str, peers: Sequence[str], before: str) -> str:
+    """A task's brief; ``head`` is the request line shared by every task of the plan."""
+    brief = f"{head}Your role: {agent.name} — {agent.description}\n{_STAGE_LINES[stage]}"
     if peers:
         brief += f"\nWorking in parallel with: {', '.join(peers)}."
     if before:
@@ -80,47 +86,55 @@ def build_plan(
 ) -> Plan:
     by_stage: dict[str, list[AgentSpec]] = {}
     for spec, _choice in team:
-        by_stage.setdefault(spec.stage, []).append(spec)
+        members = by_stage.get(spec.stage)
+        if members is None:
+            by_stage[spec.stage] = [spec]
+        else:
+            members.append(spec)
     used = [s for s in STAGE_ORDER if s in by_stage]
-    hours = _HOURS[analysis.complexity]
+    task_hours = _TASK_HOURS[analysis.complexity]
+    head = f"Request: {request}\n"
     stages: list[Stage] = []
-    previous: list[Task] = []
-    for position, name in enumerate(used):
+    hours: list[float] = []
+    # every task of a stage depends on every task of the stage before it
+    depends_on: tuple[str, ...] = ()
+    before = ""
+    for name in used:
         specs = by_stage[name]
-        names = [a.name for a in specs]
-        before = ", ".join(t.agent for t in previous)
-        tasks = tuple(
-            Task(
-                id=f"{name}.{spec.name}",
-                agent=spec.name,
-                stage=name,
-                brief=_brief(request, spec, name, [n for n in names if n != spec.name], before),
-                depends_on=tuple(t.id for t in previous),
-                estimated_hours=round(hours * _STAGE_EFFORT[name], 2),
+        names = tuple([a.name for a in specs])
+        each = task_hours[name]
+        tasks = tuple([
+            new_task(
+                f"{name}.{spec.name}",
+                spec.name,
+                name,
+                _brief(head, spec, name, [n for n in names if n != spec.name], before),
+                depends_on,
+                each,
             )
             for spec in specs
-        )
-        last = position == len(used) - 1
+        ])
+        hours += [each] * len(tasks)
         stages.append(
-            Stage(
-                name=name,
-                goal=STAGE_GOALS[name],
-                mode=StageMode.PARALLEL if len(specs) > 1 else StageMode.SEQUENTIAL,
-                agents=tuple(names),
-                tasks=tasks,
-                sync_point=not last,
-                gate=_GATES.get(name),
+            new_stage(
+                name,
+                STAGE_GOALS[name],
+                StageMode.PARALLEL if len(specs) > 1 else StageMode.SEQUENTIAL,
+                names,
+                tasks,
+                name != used[-1],  # the last stage has no sync point
+                _GATES.get(name),
             )
         )
-        previous = list(tasks)
-    total = round(sum(t.estimated_hours for s in stages for t in s.tasks), 2)
-    return Plan(
-        id=plan_id(normalized, catalog_version, options),
-        request=request,
-        catalog_version=catalog_version,
-        analysis=analysis,
-        agents=tuple(choice for _spec, choice in team),
-        stages=tuple(stages),
-        estimated_hours=total,
-        rejected=tuple(rejected),
+        depends_on = tuple([t.id for t in tasks])
+        before = ", ".join(names)
+    return new_plan(
+        plan_id(normalized, catalog_version, options),
+        request,
+        catalog_version,
+        analysis,
+        tuple([choice for _spec, choice in team]),
+        tuple(stages),
+        round(sum(hours), 2),
+        tuple(rejected),
     )
