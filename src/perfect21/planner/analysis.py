@@ -4,10 +4,11 @@ Pure: works on the :class:`~perfect21.planner.index.Scan` of a request (one pass
 found every taxonomy term and complexity signal) plus a few cheap counts on the text.
 
 Complexity is an ordinal linear model over general features of how people describe work
-(length, list items, scope/planning/small-change signals, scale numbers, breadth of domains
-and roles, error reports). Its weights are fitted by ``scripts/fit_complexity.py`` on the
-labelled sample and validated with k-fold cross-validation; they live in
-:mod:`perfect21.planner.complexity_model`. The reasons name the features that weighed most.
+(length, list items, scope/planning/small-change/fix/migration signals, scale numbers, names
+from code, breadth of domains and roles, error reports). Its weights are fitted by
+``scripts/fit_complexity.py`` on all labelled files jointly and validated with repeated
+stratified k-fold cross-validation; they live in :mod:`perfect21.planner.complexity_model`.
+The reasons name the features that weighed most.
 """
 
 from __future__ import annotations
