@@ -39,12 +39,10 @@ _UNITS = frozenset(
 _SPEC_LIST = re.compile(r"[:：][^:：]{0,200}?[,，、;；][^,，、;；]{0,200}?[,，、;；]")
 _SENTENCE_MARKS = (". ", "; ", "! ", "? ", "。", "；", "！", "？", "\n")
 _LIST_MARKS = (",", "，", "、", " and ", " plus ", "\n- ", "\n* ", "；")
-# Marks of names from code — snake_case, camelCase, call(), `quoted`, file.ext: a request that
-# names the exact code to change is usually a local change. Counted with str.count plus one
-# tiny regex (a full identifier regex costs ~10x more per request).
-_CAMEL = re.compile(r"[a-z][A-Z]")
-_IDENT_MARKS = ("_", "()", "`", ".py", ".js", ".ts", ".go", ".java", ".rs", ".yaml", ".yml",
-                ".json")
+# Marks of names from code — snake_case, call(), `quoted`: a request that names the exact code
+# to change is usually a local change. Three str.count calls (a regex for identifiers, even
+# just camelCase, costs several times more per request for no measurable gain in accuracy).
+_IDENT_MARKS = ("_", "()", "`")
 # A pasted error: file:line, a Java/JS stack frame, an ...Error/...Exception name, a Python
 # traceback line. Each pattern is tried only when a cheap substring test says it can match.
 _FILE_LINE = re.compile(r"\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d")
@@ -145,7 +143,7 @@ def features(
         "question": 1.0 if ("?" in text or "？" in text) else 0.0,
         # "Build X: a, b, c and d" — a colon introducing a list of deliverables
         "spec_list": 1.0 if (":" in text or "：" in text) and _SPEC_LIST.search(text) else 0.0,
-        "identifiers": min(_count(text, _IDENT_MARKS) + len(_CAMEL.findall(text)), 4) / 2,
+        "identifiers": min(_count(text, _IDENT_MARKS), 4) / 2,
     }
     for signal in _SIGNALS:
         vector[signal] = float(min(len(buckets.get(f"signal:{signal}", ())), 3))
