@@ -4,10 +4,11 @@ Pure: works on the :class:`~perfect21.planner.index.Scan` of a request (one pass
 found every taxonomy term and complexity signal) plus a few cheap counts on the text.
 
 Complexity is an ordinal linear model over general features of how people describe work
-(length, list items, scope/planning/small-change signals, scale numbers, breadth of domains
-and roles, error reports). Its weights are fitted by ``scripts/fit_complexity.py`` on the
-labelled sample and validated with k-fold cross-validation; they live in
-:mod:`perfect21.planner.complexity_model`. The reasons name the features that weighed most.
+(length, list items, scope/planning/small-change/fix/migration signals, scale numbers, names
+from code, breadth of domains and roles, error reports). Its weights are fitted by
+``scripts/fit_complexity.py`` on all labelled files jointly and validated with repeated
+stratified k-fold cross-validation; they live in :mod:`perfect21.planner.complexity_model`.
+The reasons name the features that weighed most.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ _UNITS = frozenset(
 _SPEC_LIST = re.compile(r"[:：][^:：]{0,200}?[,，、;；][^,，、;；]{0,200}?[,，、;；]")
 _SENTENCE_MARKS = (". ", "; ", "! ", "? ", "。", "；", "！", "？", "\n")
 _LIST_MARKS = (",", "，", "、", " and ", " plus ", "\n- ", "\n* ", "；")
+# Marks of names from code — snake_case, call(), `quoted`: a request that names the exact code
+# to change is usually a local change. Three str.count calls (a regex for identifiers, even
+# just camelCase, costs several times more per request for no measurable gain in accuracy).
+_IDENT_MARKS = ("_", "()", "`")
 # A pasted error: file:line, a Java/JS stack frame, an ...Error/...Exception name, a Python
 # traceback line. Each pattern is tried only when a cheap substring test says it can match.
 _FILE_LINE = re.compile(r"\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d")
@@ -62,7 +67,7 @@ def _count(text: str, marks: tuple[str, ...]) -> int:
 _LOC = {Complexity.SIMPLE: 60, Complexity.MEDIUM: 400, Complexity.COMPLEX: 2500}
 _MODULES = {Complexity.SIMPLE: 1, Complexity.MEDIUM: 3, Complexity.COMPLEX: 6}
 _SIGNALS = ("scope", "planning", "small", "diagnosis", "conjunction", "construction",
-            "error_report")
+            "error_report", "change", "fix", "migration", "performance")
 _SIGNAL_TAGS = tuple((signal, f"signal:{signal}") for signal in _SIGNALS)
 
 
@@ -145,6 +150,7 @@ def features(
         "question": 1.0 if ("?" in text or "？" in text) else 0.0,
         # "Build X: a, b, c and d" — a colon introducing a list of deliverables
         "spec_list": 1.0 if (":" in text or "：" in text) and _SPEC_LIST.search(text) else 0.0,
+        "identifiers": min(_count(text, _IDENT_MARKS), 4) / 2,
     }
     for signal, tag in _SIGNAL_TAGS:
         vector[signal] = float(min(len(buckets.get(tag, ())), 3))

@@ -31,9 +31,9 @@ COMPLEXITY_SIGNALS: dict[str, tuple[str, ...]] = {
     ),
     # planning or design work on top of implementation
     "planning": (
-        "migrate", "migration", "strategy", "design doc", "plan the", "proposal", "evaluate",
+        "strategy", "design doc", "plan the", "proposal", "evaluate",
         "trade-off", "tradeoff", "postmortem", "post-mortem", "rollback plan",
-        "迁移", "方案", "规划", "设计", "评估", "选型", "复盘", "预案", "路线图",
+        "方案", "规划", "设计", "评估", "选型", "复盘", "预案", "路线图",
     ),
     # small, local change
     "small": (
@@ -68,6 +68,21 @@ COMPLEXITY_SIGNALS: dict[str, tuple[str, ...]] = {
         "exception", "traceback", "stack trace", "panic", "error:", "nullpointerexception",
         "segfault", "undefined is not", "cannot read property", "is not a function",
         "报错", "异常", "堆栈",
+    ),
+    # speed or capacity goals: profiling and tuning across a path, not a one-line change
+    "performance": (
+        "slow", "slower", "latency", "p95", "p99", "throughput", "qps", "tps", "lighthouse",
+        "lcp", "stutter", "stutters", "jank", "takes forever", "optimize", "optimise",
+        "性能", "延迟", "吞吐", "优化", "掉帧", "目标是", "以内",
+    ),
+    # moving a whole system from one technology or place to another
+    "migration": (
+        "migrate", "migrating", "migration", "move from", "move all", "move our", "move the",
+        "porting", "迁移", "迁到", "迁至", "迁往", "要从", "搬到", "切到",
+    ),
+    # asks to repair one thing
+    "fix": (
+        "fix", "fixes", "fixing", "修复", "修一下", "修好", "帮忙改", "帮忙看",
     ),
     # several distinct asks in one request
     "conjunction": (
