@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 import re
 from pathlib import Path
 
@@ -191,22 +192,25 @@ def test_catalog_cache_is_written_read_and_rebuilt_when_corrupt(
     own = {"PERFECT21_HOME": str(isolated_home)}
     first = run_cli("plan", "add a button", "--format", "json", env=own)
     assert first.returncode == 0, first.stderr
-    files = list((isolated_home / "catalog").glob("*.json"))
+    files = list((isolated_home / "catalog").glob("*.marshal"))
     assert len(files) == 1
-    cached = json.loads(files[0].read_text(encoding="utf-8"))
+    cached = marshal.loads(files[0].read_bytes())
     assert {"agents", "index", "version"} <= set(cached)
     assert cached["version"] == json.loads(first.stdout)["catalog_version"]
     # Mark the cache: a process that reads it reports the marked version.
     cached["version"] = "cachedmarker"
-    files[0].write_text(json.dumps(cached), encoding="utf-8")
+    files[0].write_bytes(marshal.dumps(cached))
     second = run_cli("plan", "add a button", "--format", "json", env=own)
     assert json.loads(second.stdout)["catalog_version"] == "cachedmarker"
-    # Corrupt it: the next process ignores it, rebuilds and rewrites a valid file.
-    files[0].write_bytes(b"\x00{not json")
-    third = run_cli("plan", "add a button", "--format", "json", env=own)
-    assert third.returncode == 0 and third.stderr == ""
-    assert json.loads(third.stdout) == json.loads(first.stdout)
-    assert json.loads(files[0].read_text(encoding="utf-8"))["version"] != "cachedmarker"
+    # Corrupt it (garbage, then a truncated file, then valid marshal data of the wrong
+    # shape): each time the next process ignores it, rebuilds and rewrites a valid file.
+    whole = files[0].read_bytes()
+    for damage in (b"\x00{not marshal", whole[: len(whole) // 2], marshal.dumps([1, 2])):
+        files[0].write_bytes(damage)
+        again = run_cli("plan", "add a button", "--format", "json", env=own)
+        assert again.returncode == 0 and again.stderr == ""
+        assert json.loads(again.stdout) == json.loads(first.stdout)
+        assert marshal.loads(files[0].read_bytes())["version"] != "cachedmarker"
 
 
 def test_cache_key_follows_agent_file_content(tmp_path: Path) -> None:
@@ -220,7 +224,7 @@ def test_cache_key_follows_agent_file_content(tmp_path: Path) -> None:
     two = load_catalog(user=False, extra_dirs=[mine], cache_dir=cache)
     assert one.version != two.version
     assert "ranking" in two.require("seo-auditor").description
-    assert len(list(cache.glob("*.json"))) == 2
+    assert len(list(cache.glob("*.marshal"))) == 2
 
 
 def test_load_catalog_without_agents_raises(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def test_cached_catalog_plans_like_a_fresh_one(shared_dir: Path, tmp_path: Path)
 
     cache = tmp_path / "catalog"
     fresh = load_catalog(user=False, cache_dir=cache)
-    assert len(list(cache.glob("*.json"))) == 1
+    assert len(list(cache.glob("*.marshal"))) == 1
     cached = load_catalog(user=False, cache_dir=cache)
     assert cached.version == fresh.version and cached.agents == fresh.agents
     rows = read_rows(shared_dir / "data" / "routing_sample.jsonl")

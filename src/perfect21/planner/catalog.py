@@ -9,16 +9,23 @@ Sources, later overriding earlier by ``name`` (Claude Code's own precedence):
 
 A broken file is reported (:class:`LoadProblem`: path and reason) and skipped; the rest load.
 The compiled index (:mod:`perfect21.planner.index`) is cached on disk under
-``<home>/catalog/<content-hash>.json``, keyed by the content hash of every agent file plus
-the lexicon, so a cold process reads one JSON file instead of re-parsing YAML.
+``<home>/catalog/<content-hash>.marshal``, keyed by the content hash of every agent file plus
+the lexicon, so a cold process reads one file instead of re-parsing YAML. The file holds
+plain data (dicts, lists, strings, numbers) in :mod:`marshal` form: a cold ``perfect21 plan``
+decodes it in about half the instructions ``json`` needs (~28M vs ~45M, a tenth of the whole
+process). marshal's format belongs to the Python version, which is part of the key; a
+truncated or corrupt file fails to decode and the catalog is rebuilt. It is our own cache in
+the user's data directory, trusted like the rest of it, and only ever decoded into data.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import marshal
 import os
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +41,7 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "agents"
 DATA_DIR = Path(__file__).resolve().parent
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _MAX_AGENT_BYTES = 256 * 1024
+_SUFFIX = ".marshal"  # compiled catalog cache files
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +207,8 @@ def load_catalog(
     problems: list[LoadProblem] = []
     data_files = _read_data_files()
     data_digest = hashlib.sha256(b"\0".join(data_files.values())).digest()
-    digest = hashlib.sha256(f"{FORMAT_VERSION}/{CACHE_LAYOUT}".encode() + data_digest)
+    layout = f"{FORMAT_VERSION}/{CACHE_LAYOUT}/{sys.implementation.cache_tag}/{marshal.version}"
+    digest = hashlib.sha256(layout.encode() + data_digest)
     for label, directory, is_builtin in sources:
         for path in _agent_files(directory):
             try:
@@ -269,13 +278,13 @@ CachedCatalog = tuple[tuple[AgentSpec, ...], CompiledIndex, str, tuple[LoadProbl
 def _read_cached(cache_dir: Path | None, key: str) -> CachedCatalog | None:
     if cache_dir is None:
         return None
-    path = cache_dir / f"{key[:32]}.json"
+    path = cache_dir / f"{key[:32]}{_SUFFIX}"
     try:
-        data = json.loads(path.read_bytes())
+        data = marshal.loads(path.read_bytes())
         agents = tuple(AgentSpec.from_dict(a) for a in data["agents"])
         problems = tuple(LoadProblem(p["path"], p["reason"]) for p in data["problems"])
         return agents, CompiledIndex.from_dict(data["index"]), data["version"], problems
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError):
         return None  # missing or corrupt: rebuild
 
 
@@ -299,14 +308,16 @@ def _write_cached(
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache_dir / f".{key[:32]}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, cache_dir / f"{key[:32]}.json")
+        tmp.write_bytes(marshal.dumps(payload))
+        os.replace(tmp, cache_dir / f"{key[:32]}{_SUFFIX}")
         _prune(cache_dir, keep=8)
     except OSError:
         pass  # a read-only home only costs a rebuild next time
 
 
 def _prune(cache_dir: Path, *, keep: int) -> None:
-    files = sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for legacy in cache_dir.glob("*.json"):  # the JSON form written before 2026-11-28
+        legacy.unlink(missing_ok=True)
+    files = sorted(cache_dir.glob(f"*{_SUFFIX}"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in files[keep:]:
         old.unlink(missing_ok=True)
