@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,41 @@ def test_alerts_check_firing_exits_1(tmp_path: Path) -> None:
     done = p21("alerts", "check", "--rules", str(rules), "--format", "json")
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["firing"] == ["Tiny"]
+
+
+def test_alerts_check_state_honours_for_across_checks(tmp_path: Path) -> None:
+    """With --state, a condition that holds is pending until it has held for its `for:`
+    duration across separate checks, then fires; a corrupt or foreign state file only
+    restarts the wait (with a warning for a corrupt one)."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "rules:\n  - name: Tiny\n    condition: {metric: memory_rss_mb, operator: '>',"
+        " threshold: 1}\n    for: 1s\n    severity: info\n    actions: [log]\n"
+    )
+    state = tmp_path / "state" / "alerts.json"
+
+    def check() -> tuple[int, str, str]:
+        done = p21("alerts", "check", "--rules", str(rules), "--state", str(state),
+                   "--format", "json")  # fmt: skip
+        status = {r["name"]: r["status"] for r in json.loads(done.stdout)["rules"]}["Tiny"]
+        return done.returncode, status, done.stderr
+
+    assert check()[:2] == (0, "pending")
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    assert "Tiny" in saved["pending_since"] and saved["firing"] == []
+    time.sleep(1.2)
+    assert check()[:2] == (1, "firing")
+    assert json.loads(state.read_text(encoding="utf-8"))["firing"] == ["Tiny"]
+    assert check()[:2] == (1, "firing")  # still held: still firing
+    state.write_text("{not json", encoding="utf-8")
+    code, status, err = check()
+    assert (code, status) == (0, "pending") and "unreadable" in err
+    other = tmp_path / "other.yaml"
+    other.write_text(rules.read_text(encoding="utf-8"))
+    time.sleep(1.2)  # the state now says Tiny held for > 1 s, but for the rules in r.yaml
+    done = p21("alerts", "check", "--rules", str(other), "--state", str(state), "--format",
+               "json")  # fmt: skip
+    assert done.returncode == 0 and json.loads(done.stdout)["firing"] == []
 
 
 def test_alerts_check_invalid_file_exits_2_with_line(tmp_path: Path) -> None:

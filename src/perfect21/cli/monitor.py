@@ -172,12 +172,25 @@ def alerts() -> None:
 @click.option("--url", default=None, help="Evaluate a running process's /metrics instead.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--run-actions", is_flag=True, help="Also run the actions of firing alerts.")
-def check(rules: Path | None, url: str | None, fmt: str, run_actions: bool) -> None:
+@click.option(
+    "--state",
+    "state_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Remember pending alerts in this file between checks, so `for:` is honoured "
+    "(for checks run on a schedule, e.g. from cron).",
+)
+def check(
+    rules: Path | None, url: str | None, fmt: str, run_actions: bool, state_file: Path | None
+) -> None:
     """Evaluate the rules now; exit 1 if any alert fires, 2 if they cannot be evaluated.
 
     Without --url the rules see this process (mostly its memory); with --url they see the
-    KPIs a running `perfect21 serve` exposes. A one-shot check has no history: `for:`
-    durations are not waited for, and rates (ThroughputDrop) have no data from one scrape.
+    KPIs a running `perfect21 serve` exposes. A single check has no history: without --state
+    `for:` durations are not waited for, and rates (ThroughputDrop) have no data from one
+    scrape. With --state FILE the check remembers since when each condition has held (wall
+    clock), fires a rule only once it has held for its `for:` duration across checks, and
+    with --run-actions runs actions only when an alert starts firing, not on every check.
     An invalid rules file exits with status 2 and names the line and the reason.
 
     \b
@@ -185,6 +198,8 @@ def check(rules: Path | None, url: str | None, fmt: str, run_actions: bool) -> N
       perfect21 alerts check
       perfect21 alerts check --url http://127.0.0.1:8021/metrics
       perfect21 alerts check --rules alerts.yaml || echo "something is firing"
+      # every minute from cron: fire only what held for its `for:` duration
+      perfect21 alerts check --url http://127.0.0.1:8021/metrics --state alerts.state --run-actions
     """
     from perfect21.monitor.alerts import evaluate
     from perfect21.monitor.runtime import Monitor
@@ -197,9 +212,21 @@ def check(rules: Path | None, url: str | None, fmt: str, run_actions: bool) -> N
     else:
         mon.guard.sample()
         values = mon.registry.snapshot()
-    evaluation = evaluate(mon.rules, values, mon.state, time.monotonic(), ignore_for=True)
+    scope = f"{mon.rules.source} | {url or 'this process'}"
+    if state_file is None:
+        evaluation = evaluate(mon.rules, values, mon.state, time.monotonic(), ignore_for=True)
+    else:
+        from perfect21.monitor.alerts import load_state, save_state
+
+        previous = load_state(state_file, scope)
+        evaluation = evaluate(mon.rules, values, previous, time.time())
+        try:
+            save_state(state_file, scope, evaluation.state)
+        except OSError as exc:  # the evaluation stands; only the next check loses its memory
+            click.echo(f"warning: cannot write alert state {state_file}: {exc}", err=True)
     if run_actions:
-        for result in evaluation.firing:
+        todo = evaluation.firing if state_file is None else evaluation.started
+        for result in todo:
             mon.dispatcher.dispatch(result)
     firing = evaluation.firing
     if fmt == "json":

@@ -70,8 +70,10 @@ __all__ = [
     "evaluate",
     "format_duration",
     "load_rules",
+    "load_state",
     "parse_duration",
     "parse_rules",
+    "save_state",
 ]
 
 log = logging.getLogger("perfect21.monitor.alerts")
@@ -456,6 +458,40 @@ class AlertState:
 
     pending_since: tuple[tuple[str, float], ...] = ()
     firing: frozenset[str] = frozenset()
+
+
+def load_state(path: Path, scope: str) -> AlertState:
+    """The :class:`AlertState` a scheduled ``alerts check --state`` saved for ``scope`` (the
+    rules file and the source of values), or a fresh one: when the file is missing, written
+    for another scope, or unreadable (then with a warning — it only holds derived state)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return AlertState()
+    except (OSError, ValueError) as exc:
+        log.warning("alert state %s unreadable (%s): starting afresh", path, exc)
+        return AlertState()
+    try:
+        if data.get("scope") != scope:
+            return AlertState()
+        pending = tuple(sorted((str(k), float(v)) for k, v in data["pending_since"].items()))
+        return AlertState(pending, frozenset(str(name) for name in data["firing"]))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        log.warning("alert state %s malformed (%s): starting afresh", path, exc)
+        return AlertState()
+
+
+def save_state(path: Path, scope: str, state: AlertState) -> None:
+    """Write ``state`` atomically (a temporary file renamed over ``path``)."""
+    payload = {
+        "scope": scope,
+        "pending_since": dict(state.pending_since),
+        "firing": sorted(state.firing),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 @dataclass(frozen=True, slots=True)
