@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
 from perfect21._errors import NotFoundError, StoreError
+from perfect21._files import write_atomic
 from perfect21.decisions.models import Decision, Status, format_number
 
 __all__ = ["export_markdown", "filename", "render_madr", "slug"]
@@ -100,17 +99,6 @@ def render_madr(d: Decision, link: Callable[[str], str | None] = lambda _id: Non
     return "\n".join(out)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export_markdown(store: _Source, directory: Path) -> list[Path]:
     """Write every decision to ``directory`` (created if needed); returns the files written.
 
@@ -138,7 +126,7 @@ def export_markdown(store: _Source, directory: Path) -> list[Path]:
     for d in store.iter_all():
         path = directory / filename(d)
         try:
-            _write_atomic(path, render_madr(d, link))
+            write_atomic(path, render_madr(d, link))
         except OSError as exc:
             raise StoreError(f"{path}: cannot write: {exc.strerror or exc}") from None
         written.append(path)

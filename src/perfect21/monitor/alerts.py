@@ -483,15 +483,15 @@ def load_state(path: Path, scope: str) -> AlertState:
 
 def save_state(path: Path, scope: str, state: AlertState) -> None:
     """Write ``state`` atomically (a temporary file renamed over ``path``)."""
+    from perfect21._files import write_atomic
+
     payload = {
         "scope": scope,
         "pending_since": dict(state.pending_since),
         "firing": sorted(state.firing),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(payload, indent=1) + "\n")
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from perfect21._errors import CatalogError, NotFoundError
+from perfect21._files import write_atomic
 from perfect21.planner.index import CACHE_LAYOUT, FORMAT_VERSION, CompiledIndex, compile_index
 from perfect21.planner.models import STAGE_ORDER, AgentSpec
 
@@ -307,9 +308,7 @@ def _write_cached(
     }
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cache_dir / f".{key[:32]}.{os.getpid()}.tmp"
-        tmp.write_bytes(marshal.dumps(payload))
-        os.replace(tmp, cache_dir / f"{key[:32]}{_SUFFIX}")
+        write_atomic(cache_dir / f"{key[:32]}{_SUFFIX}", marshal.dumps(payload))
         _prune(cache_dir, keep=8)
     except OSError:
         pass  # a read-only home only costs a rebuild next time
