@@ -204,7 +204,7 @@ class LayeredCache:
         sample = (stats.requests & 63) == 0  # L1 latency: 1 request in 64
         started = time.perf_counter() if sample else 0.0
         value = self.l1.get(full)
-        if type(value) is _Marshalled:
+        if type(value) is _Marshalled:  # _from_l1, inlined on the hit path
             value = marshal.loads(value)
         if sample:
             stats.l1.observe(time.perf_counter() - started)
@@ -236,7 +236,7 @@ class LayeredCache:
         sample = (stats.requests & 63) == 0
         started = time.perf_counter() if sample else 0.0
         value = self.l1.get(full)
-        if type(value) is _Marshalled:
+        if type(value) is _Marshalled:  # _from_l1, inlined on the hit path
             value = marshal.loads(value)
         hit: Hit | None
         if value is not None:
@@ -337,9 +337,16 @@ class LayeredCache:
             await tier.delete(full)
             return None
 
+    def _keep(
+        self, full: str, value: Any, data: bytes, *, decoded: bool, ttl_s: float,
+        admit: bool = False,
+    ) -> None:
+        """Put ``value`` (encoded as ``data``) into L1 in the form L1 keeps (:func:`_l1_item`)."""
+        item, size = _l1_item(full, value, data, decoded)
+        self.l1.set(full, item, size=size, ttl_s=ttl_s, admit=admit)
+
     async def _promote(self, full: str, value: Any, data: bytes, *, found_in: Level) -> None:
-        item, size = _l1_item(full, value, data, decoded=True)
-        self.l1.set(full, item, size=size, ttl_s=self.ttl_s)
+        self._keep(full, value, data, decoded=True, ttl_s=self.ttl_s)
         writes = []
         if found_in is Level.L3 and self.l2 is not None:
             writes.append(self.l2.set(full, data, ttl_s=self.ttl_s))
@@ -356,8 +363,7 @@ class LayeredCache:
         full = self.prefix + key
         ttl = self.ttl_s if ttl_s is None else ttl_s
         self._forget_prefetched(full)
-        item, size = _l1_item(full, value, data, decoded=False)
-        self.l1.set(full, item, size=size, ttl_s=ttl)
+        self._keep(full, value, data, decoded=False, ttl_s=ttl)
         self.stats.l1.wrote(len(data))
         writes = []
         for level, tier in ((Level.L2, self.l2), (Level.L3, self.l3)):
@@ -459,8 +465,7 @@ class LayeredCache:
             value = await self._decode(full, data, self.l3)
             if value is None:
                 continue
-            item, size = _l1_item(full, value, data, decoded=True)
-            self.l1.set(full, item, size=size, ttl_s=self.ttl_s)
+            self._keep(full, value, data, decoded=True, ttl_s=self.ttl_s)
             loaded += 1
         if to_l2 and self.l2 is not None and datas:
             await self.l2.set_many(datas, ttl_s=self.ttl_s)
@@ -494,8 +499,7 @@ class LayeredCache:
                     value = decode_value(data)
                 except ValueError:
                     return
-                item, size = _l1_item(full, value, data, decoded=True)
-                self.l1.set(full, item, size=size, ttl_s=self.ttl_s, admit=True)
+                self._keep(full, value, data, decoded=True, ttl_s=self.ttl_s, admit=True)
                 if full in self.l1:
                     self.stats.prefetch.loaded += 1
                     self._prefetched[full] = None
