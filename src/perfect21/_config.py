@@ -13,11 +13,9 @@ command, including ``--version``, may load it.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from perfect21._errors import ConfigError
 
@@ -28,9 +26,10 @@ ENV_PREFIX = "PERFECT21_"
 RUNNERS_TABLE = "runners"  # [runners.<name>] tables: see perfect21.api.profiles
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    """All settings of Perfect21, with their defaults."""
+class Config(NamedTuple):
+    """All settings of Perfect21, with their defaults. Immutable: a named tuple, not a
+    dataclass, because every command loads it and a named tuple is cheaper to define (see
+    docs/adr/0005-startup.md). Build it with keywords; :meth:`replace` checks and converts."""
 
     home: Path = Path(".perfect21")
 
@@ -72,7 +71,7 @@ class Config:
     # api
     api_host: str = "127.0.0.1"
     api_port: int = 8021
-    api_token: str = field(default="", repr=False)
+    api_token: str = ""  # never shown by repr()
     api_rate_limit_per_s: float = 200.0
     api_rate_burst: int = 400
 
@@ -82,15 +81,19 @@ class Config:
         unknown = set(changes) - _FIELD_NAMES
         if unknown:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+        return self._replace(**{k: _coerce(k, v) for k, v in changes.items()})
+
+    def __repr__(self) -> str:
+        pairs = zip(self._fields, self, strict=True)
+        shown = (f"{k}={v!r}" for k, v in pairs if k != "api_token")
+        return f"Config({', '.join(shown)})"
 
     def path(self, name: str) -> Path:
         """A path inside the data directory."""
         return self.home / name
 
 
-_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-_FIELD_NAMES = frozenset(_FIELDS)
+_FIELD_NAMES = frozenset(Config._fields)
 _DEFAULTS = Config()
 
 
@@ -190,7 +193,7 @@ def load_config(
             if name in _FIELD_NAMES:
                 values[name] = value
     values = {k: _coerce(k, v) for k, v in values.items()}
-    config = dataclasses.replace(_DEFAULTS, **values)
+    config = _DEFAULTS._replace(**values)
     if not config.home.is_absolute():
-        config = dataclasses.replace(config, home=cwd / config.home)
+        config = config._replace(home=cwd / config.home)
     return config.replace(**flags)

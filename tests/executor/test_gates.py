@@ -41,11 +41,10 @@ def test_parse_metric_prefers_the_coverage_total_line() -> None:
 def test_plan_gate_checks_with_a_command_run_at_their_stage() -> None:
     plan = make_plan([["a"], ["b"]])
     stage = plan.stages[0]
-    from dataclasses import replace
 
-    gated = replace(stage, gate=Gate("quality", (GateCheck("tests", "pytest -q"),
+    gated = stage.replace(gate=Gate("quality", (GateCheck("tests", "pytest -q"),
                                                  GateCheck("coverage", "", 80.0))))
-    plan = replace(plan, stages=(gated, plan.stages[1]))
+    plan = plan.replace(stages=(gated, plan.stages[1]))
     assert plan_gates(plan) == [GateCommand("tests", "pytest -q", "stage1", None)]
 
 

@@ -17,7 +17,6 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from perfect21._config import Config
@@ -43,10 +42,10 @@ def strip_gate_commands(plan: Plan) -> Plan:
     stages = []
     for stage in plan.stages:
         if stage.gate is not None and any(c.command for c in stage.gate.checks):
-            checks = tuple(replace(c, command="") for c in stage.gate.checks)
-            stage = replace(stage, gate=Gate(stage.gate.name, checks))
+            checks = tuple(c.replace(command="") for c in stage.gate.checks)
+            stage = stage.replace(gate=Gate(stage.gate.name, checks))
         stages.append(stage)
-    return replace(plan, stages=tuple(stages))
+    return plan.replace(stages=tuple(stages))
 
 
 class LiveRun:

@@ -198,6 +198,4 @@ class Planner:
 
 
 def _with_reason(analysis: Analysis, reason: str) -> Analysis:
-    from dataclasses import replace
-
-    return replace(analysis, reasons=(*analysis.reasons, reason))
+    return analysis.replace(reasons=(*analysis.reasons, reason))

@@ -27,9 +27,8 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from perfect21._errors import CatalogError, NotFoundError
 from perfect21._files import write_atomic
@@ -45,8 +44,7 @@ _MAX_AGENT_BYTES = 256 * 1024
 _SUFFIX = ".marshal"  # compiled catalog cache files
 
 
-@dataclass(frozen=True, slots=True)
-class LoadProblem:
+class LoadProblem(NamedTuple):
     path: str
     reason: str
 
@@ -54,14 +52,37 @@ class LoadProblem:
         return f"{self.path}: {self.reason}"
 
 
-@dataclass(frozen=True, slots=True)
 class Catalog:
-    """Agents by name, the compiled index and the problems met while loading."""
+    """Agents by name, the compiled index and the problems met while loading. Read-only.
+
+    A plain class (a named tuple would hide ``tuple.index`` behind the ``index`` field)."""
+
+    __slots__ = ("agents", "index", "problems", "version")
 
     agents: tuple[AgentSpec, ...]
     index: CompiledIndex
     version: str
-    problems: tuple[LoadProblem, ...] = ()
+    problems: tuple[LoadProblem, ...]
+
+    def __init__(
+        self,
+        agents: tuple[AgentSpec, ...],
+        index: CompiledIndex,
+        version: str,
+        problems: tuple[LoadProblem, ...] = (),
+    ) -> None:
+        init = object.__setattr__
+        init(self, "agents", agents)
+        init(self, "index", index)
+        init(self, "version", version)
+        init(self, "problems", problems)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Catalog is read-only: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        return (f"Catalog(version={self.version!r}, agents={len(self.agents)}, "
+                f"problems={len(self.problems)})")
 
     def get(self, name: str) -> AgentSpec | None:
         position = self.index.position.get(name)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from perfect21.planner.models import AgentSpec
@@ -228,34 +227,56 @@ _PHRASE_BONUS = 1.3
 _NAME_BONUS = 1.6
 
 
-@dataclass(slots=True)
 class Scan:
-    """What one pass over a request found (an internal value: never mutated after the scan;
-    not frozen because a frozen dataclass costs ~4 µs more to build on this hot path)."""
+    """What one pass over a request found (an internal value, never mutated after the scan).
 
-    hits: tuple[str, ...]  # matched table keys, in text order, each once
-    query_tokens: tuple[str, ...]  # unique stemmed tokens for BM25, incl. translations
-    latin_count: int
-    cjk_chars: int
+    A plain slotted class, not a dataclass: a dataclass costs ~1 ms to define at import (see
+    docs/adr/0005-startup.md), a frozen one ~4 µs more to build on this hot path, and a named
+    tuple's fields are slower to read than slots."""
+
+    __slots__ = ("cjk_chars", "hits", "latin_count", "query_tokens")
+
+    def __init__(
+        self, hits: tuple[str, ...], query_tokens: tuple[str, ...], latin_count: int,
+        cjk_chars: int,
+    ) -> None:
+        self.hits = hits  # matched table keys, in text order, each once
+        self.query_tokens = query_tokens  # unique stemmed tokens for BM25, incl. translations
+        self.latin_count = latin_count
+        self.cjk_chars = cjk_chars
 
 
-@dataclass(slots=True)
 class CompiledIndex:
     """Serialisable compiled form of the catalog (see module docstring)."""
 
-    names: list[str]
-    position: dict[str, int]
-    # key -> [agent postings [[idx, weight], ...], translations [key, ...], tags [str, ...]]
-    table: dict[str, list[Any]]
-    max_ngram: int
-    cjk_lengths: dict[str, list[int]]  # 2-char prefix -> lengths of CJK keys, longest first
-    bm25: dict[str, list[list[Any]]]  # token -> [[idx, weight], ...]
-    # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
-    # with those two, longest first. Most tokens that can start a phrase are not followed by
-    # a second word that continues one, and this finds that with one lookup, no string join.
-    phrases: dict[str, dict[str, list[str]]]
-    # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
-    token_cache: dict[str, tuple[str, int]] = field(default_factory=dict)
+    __slots__ = ("bm25", "cjk_lengths", "max_ngram", "names", "phrases", "position", "table",
+                 "token_cache")
+
+    def __init__(
+        self,
+        *,
+        names: list[str],
+        position: dict[str, int],
+        table: dict[str, list[Any]],
+        max_ngram: int,
+        cjk_lengths: dict[str, list[int]],
+        bm25: dict[str, list[list[Any]]],
+        phrases: dict[str, dict[str, list[str]]],
+    ) -> None:
+        self.names = names
+        self.position = position
+        # key -> [agent postings [[idx, weight], ...], translations [key, ...], tags [str, ...]]
+        self.table = table
+        self.max_ngram = max_ngram
+        # 2-char prefix -> lengths of CJK keys, longest first
+        self.cjk_lengths = cjk_lengths
+        self.bm25 = bm25  # token -> [[idx, weight], ...]
+        # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
+        # with those two, longest first. Most tokens that can start a phrase are not followed
+        # by a second word that continues one, and this finds that with one lookup, no join.
+        self.phrases = phrases
+        # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
+        self.token_cache: dict[str, tuple[str, int]] = {}
 
     # -- matching -------------------------------------------------------------------------
 

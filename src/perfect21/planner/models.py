@@ -1,4 +1,4 @@
-"""The planner's values: frozen, slotted dataclasses with ``to_dict``/``from_dict``.
+"""The planner's values: small immutable objects with slots and ``to_dict``/``from_dict``.
 
 A :class:`Plan` is what every other part consumes (executor, cache, decisions, API). Its JSON
 form is documented in ``docs/plan-schema.md`` and is the same on the CLI and over HTTP.
@@ -7,9 +7,8 @@ form is documented in ``docs/plan-schema.md`` and is the same on the CLI and ove
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from perfect21._errors import ValidationError
 
@@ -19,6 +18,7 @@ __all__ = [
     "AgentSpec",
     "Analysis",
     "Complexity",
+    "Frozen",
     "Gate",
     "GateCheck",
     "Plan",
@@ -30,6 +30,63 @@ __all__ = [
 
 # The workflow's stages, in order. An agent declares which one it normally works in.
 STAGE_ORDER: tuple[str, ...] = ("design", "implement", "verify", "release", "document")
+
+_F = TypeVar("_F", bound="Frozen")
+
+
+class Frozen:
+    """Base of the planner's values: immutable objects with slots, compared, hashed, shown
+    and pickled by their fields, named in order by the class's ``_fields`` (also its slots).
+
+    Written once here rather than ``@dataclass(frozen=True, slots=True)`` on every class, for
+    start-up time, measured: a dataclass compiles its generated methods when its module is
+    imported, ~0.9 ms a class, and ``perfect21 plan`` imported fifteen. A ``NamedTuple`` is
+    cheaper to define (~0.2 ms) but its fields read about twice as slowly as slots on the
+    planner's hot path. See docs/adr/0005-startup.md.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()  # the field names, in order; also the slots
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple([getattr(self, name) for name in self._fields])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: cannot delete {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Frozen)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({shown})"
+
+    def __reduce__(self) -> tuple[type[Frozen], tuple[Any, ...]]:
+        return (type(self), self._values())
+
+    def replace(self: _F, **changes: Any) -> _F:
+        """A copy with some fields changed."""
+        values = dict(zip(self._fields, self._values(), strict=True))
+        unknown = changes.keys() - values.keys()
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        values.update(changes)
+        return type(self)(**values)
+
+
+def _init(obj: Frozen, values: tuple[Any, ...]) -> None:
+    """Store ``values`` in ``obj``'s slots (the ``__init__`` of every :class:`Frozen`)."""
+    for name, value in zip(obj._fields, values, strict=True):
+        object.__setattr__(obj, name, value)
 
 
 class Complexity(str, Enum):
@@ -43,20 +100,62 @@ class StageMode(str, Enum):
     SEQUENTIAL = "sequential"
 
 
-@dataclass(frozen=True, slots=True)
-class AgentSpec:
+class AgentSpec(Frozen):
     """One agent of the catalog (built-in or the user's Claude Code subagent file)."""
+
+    _fields = (
+        "name",
+        "description",
+        "category",
+        "stage",
+        "keywords",
+        "keywords_zh",
+        "tools",
+        "prompt",
+        "source",
+        "builtin",
+    )
+    __slots__ = _fields
 
     name: str
     description: str
-    category: str = "custom"
-    stage: str = "implement"
-    keywords: tuple[str, ...] = ()
-    keywords_zh: tuple[str, ...] = ()
-    tools: tuple[str, ...] = ()
-    prompt: str = ""
-    source: str = ""
-    builtin: bool = False
+    category: str
+    stage: str
+    keywords: tuple[str, ...]
+    keywords_zh: tuple[str, ...]
+    tools: tuple[str, ...]
+    prompt: str
+    source: str
+    builtin: bool
+
+    def __init__(
+        self,
+        name: str,
+        description: str,
+        category: str = "custom",
+        stage: str = "implement",
+        keywords: tuple[str, ...] = (),
+        keywords_zh: tuple[str, ...] = (),
+        tools: tuple[str, ...] = (),
+        prompt: str = "",
+        source: str = "",
+        builtin: bool = False,
+    ) -> None:
+        _init(
+            self,
+            (
+                name,
+                description,
+                category,
+                stage,
+                keywords,
+                keywords_zh,
+                tools,
+                prompt,
+                source,
+                builtin,
+            ),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,9 +187,20 @@ class AgentSpec:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Analysis:
+class Analysis(Frozen):
     """What the planner understood of the request, with the reasons for each conclusion."""
+
+    _fields = (
+        "complexity",
+        "domains",
+        "stack",
+        "terms",
+        "estimated_loc",
+        "modules",
+        "language",
+        "reasons",
+    )
+    __slots__ = _fields
 
     complexity: Complexity
     domains: tuple[str, ...]
@@ -100,6 +210,19 @@ class Analysis:
     modules: int
     language: str  # "en", "zh" or "mixed"
     reasons: tuple[str, ...]
+
+    def __init__(
+        self,
+        complexity: Complexity,
+        domains: tuple[str, ...],
+        stack: tuple[str, ...],
+        terms: tuple[str, ...],
+        estimated_loc: int,
+        modules: int,
+        language: str,
+        reasons: tuple[str, ...],
+    ) -> None:
+        _init(self, (complexity, domains, stack, terms, estimated_loc, modules, language, reasons))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -127,13 +250,18 @@ class Analysis:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class AgentChoice:
+class AgentChoice(Frozen):
     """A chosen agent, its score and why it was chosen."""
+
+    _fields = ("name", "score", "reasons")
+    __slots__ = _fields
 
     name: str
     score: float
     reasons: tuple[str, ...]
+
+    def __init__(self, name: str, score: float, reasons: tuple[str, ...]) -> None:
+        _init(self, (name, score, reasons))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "score": round(self.score, 4), "reasons": list(self.reasons)}
@@ -143,13 +271,18 @@ class AgentChoice:
         return cls(data["name"], float(data.get("score", 0.0)), tuple(data.get("reasons", ())))
 
 
-@dataclass(frozen=True, slots=True)
-class Rejection:
+class Rejection(Frozen):
     """An agent that scored but was not chosen, and why (shown by ``--explain``)."""
+
+    _fields = ("name", "score", "reason")
+    __slots__ = _fields
 
     name: str
     score: float
     reason: str
+
+    def __init__(self, name: str, score: float, reason: str) -> None:
+        _init(self, (name, score, reason))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "score": round(self.score, 4), "reason": self.reason}
@@ -159,13 +292,18 @@ class Rejection:
         return cls(data["name"], float(data.get("score", 0.0)), data.get("reason", ""))
 
 
-@dataclass(frozen=True, slots=True)
-class GateCheck:
+class GateCheck(Frozen):
     """One check of a quality gate: a named criterion, optionally a shell-free command."""
 
+    _fields = ("name", "command", "threshold")
+    __slots__ = _fields
+
     name: str
-    command: str = ""
-    threshold: float | None = None  # e.g. minimum coverage percentage parsed from output
+    command: str
+    threshold: float | None  # e.g. minimum coverage percentage parsed from output
+
+    def __init__(self, name: str, command: str = "", threshold: float | None = None) -> None:
+        _init(self, (name, command, threshold))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "command": self.command, "threshold": self.threshold}
@@ -182,10 +320,15 @@ class GateCheck:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Gate:
+class Gate(Frozen):
+    _fields = ("name", "checks")
+    __slots__ = _fields
+
     name: str
     checks: tuple[GateCheck, ...]
+
+    def __init__(self, name: str, checks: tuple[GateCheck, ...]) -> None:
+        _init(self, (name, checks))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "checks": [c.to_dict() for c in self.checks]}
@@ -195,16 +338,29 @@ class Gate:
         return cls(data["name"], tuple(GateCheck.from_dict(c) for c in data.get("checks", ())))
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
+class Task(Frozen):
     """One agent's piece of work inside a stage."""
+
+    _fields = ("id", "agent", "stage", "brief", "depends_on", "estimated_hours")
+    __slots__ = _fields
 
     id: str
     agent: str
     stage: str
     brief: str
-    depends_on: tuple[str, ...] = ()
-    estimated_hours: float = 0.0
+    depends_on: tuple[str, ...]
+    estimated_hours: float
+
+    def __init__(
+        self,
+        id: str,
+        agent: str,
+        stage: str,
+        brief: str,
+        depends_on: tuple[str, ...] = (),
+        estimated_hours: float = 0.0,
+    ) -> None:
+        _init(self, (id, agent, stage, brief, depends_on, estimated_hours))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,15 +384,29 @@ class Task:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Stage:
+class Stage(Frozen):
+    _fields = ("name", "goal", "mode", "agents", "tasks", "sync_point", "gate")
+    __slots__ = _fields
+
     name: str
     goal: str
     mode: StageMode
     agents: tuple[str, ...]
     tasks: tuple[Task, ...]
-    sync_point: bool = True
-    gate: Gate | None = None
+    sync_point: bool
+    gate: Gate | None
+
+    def __init__(
+        self,
+        name: str,
+        goal: str,
+        mode: StageMode,
+        agents: tuple[str, ...],
+        tasks: tuple[Task, ...],
+        sync_point: bool = True,
+        gate: Gate | None = None,
+    ) -> None:
+        _init(self, (name, goal, mode, agents, tasks, sync_point, gate))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -264,9 +434,20 @@ class Stage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
+class Plan(Frozen):
     """A phased multi-agent workflow for one request. Frozen: share it freely."""
+
+    _fields = (
+        "id",
+        "request",
+        "catalog_version",
+        "analysis",
+        "agents",
+        "stages",
+        "estimated_hours",
+        "rejected",
+    )
+    __slots__ = _fields
 
     id: str
     request: str
@@ -275,7 +456,23 @@ class Plan:
     agents: tuple[AgentChoice, ...]
     stages: tuple[Stage, ...]
     estimated_hours: float
-    rejected: tuple[Rejection, ...] = field(default=())
+    rejected: tuple[Rejection, ...]
+
+    def __init__(
+        self,
+        id: str,
+        request: str,
+        catalog_version: str,
+        analysis: Analysis,
+        agents: tuple[AgentChoice, ...],
+        stages: tuple[Stage, ...],
+        estimated_hours: float,
+        rejected: tuple[Rejection, ...] = (),
+    ) -> None:
+        _init(
+            self,
+            (id, request, catalog_version, analysis, agents, stages, estimated_hours, rejected),
+        )
 
     @property
     def tasks(self) -> tuple[Task, ...]:
@@ -359,19 +556,23 @@ _T = TypeVar("_T")
 
 
 def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
-    """``cls(*values)`` for a frozen, slotted dataclass, about three times faster: for the
+    """``cls(*values)`` for a :class:`Frozen` class, about three times faster: for the
     planner, which builds some twenty of these values for every plan.
 
-    A frozen dataclass's ``__init__`` has to store each field with ``object.__setattr__`` (its
+    A frozen value's ``__init__`` has to store each field with ``object.__setattr__`` (its
     own ``__setattr__`` refuses), at some 150 ns a field. The constructor made here creates
     an object of a private "draft" class with the same slots, fills them with ordinary
     attribute stores, then makes it a ``cls`` by assigning ``__class__``, which Python allows
     between classes of the same layout. The result is an ordinary, immutable ``cls`` value,
     equal to ``cls(*values)``. Every field is required, positionally, in declaration order.
-    The code is generated once per class, like the dataclass methods themselves.
+    The code is generated once per class, at import, for the six classes the planner builds.
     """
-    names = [f.name for f in fields(cls)]  # type: ignore[arg-type]
-    draft = type(f"{cls.__name__}Draft", (), {"__slots__": cls.__dict__["__slots__"]})
+    names: tuple[str, ...] = cls.__dict__["_fields"]
+    # The draft must have the same base as ``cls`` for ``__class__`` assignment. Giving it
+    # back object's __setattr__ and __delattr__ (one C slot serves both) makes its attribute
+    # stores plain slot stores again.
+    methods = {"__setattr__": object.__setattr__, "__delattr__": object.__delattr__}
+    draft = type(f"{cls.__name__}Draft", cls.__bases__, {"__slots__": names, **methods})
     stores = "".join(f"\n    obj.{name} = {name}" for name in names)
     source = (
         f"def new_{cls.__name__.lower()}({', '.join(names)}):\n"

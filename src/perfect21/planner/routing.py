@@ -9,7 +9,6 @@ same team, in every process.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from perfect21.planner.index import CompiledIndex, Scan
 from perfect21.planner.models import (
@@ -35,19 +34,29 @@ MAX_REJECTIONS = 6  # the closest runners-up, shown by --explain
 TeamBounds = dict[Complexity, tuple[int, int]]
 
 
-@dataclass(slots=True)
 class Scores:
     """Sparse scores: only agents with any evidence appear (agent index → value). Internal
-    and never mutated after scoring; not frozen for the same hot-path reason as ``Scan``."""
+    and never mutated after scoring; a plain slotted class for the reasons given at ``Scan``."""
 
-    total: dict[int, float]
-    rule: dict[int, float]
-    bm25: dict[int, float]
-    evidence: dict[int, list[str]]
-    # Agents with a score, best first. Agents are indexed in name order (the catalog sorts
-    # them), so ties on the score break on the name.
-    order: list[int]
-    floor: float  # the selection floor: MIN_SCORE, or RELATIVE_FLOOR of the best score
+    __slots__ = ("bm25", "evidence", "floor", "order", "rule", "total")
+
+    def __init__(
+        self,
+        total: dict[int, float],
+        rule: dict[int, float],
+        bm25: dict[int, float],
+        evidence: dict[int, list[str]],
+        order: list[int],
+        floor: float,
+    ) -> None:
+        self.total = total
+        self.rule = rule
+        self.bm25 = bm25
+        self.evidence = evidence
+        # Agents with a score, best first. Agents are indexed in name order (the catalog
+        # sorts them), so ties on the score break on the name.
+        self.order = order
+        self.floor = floor  # the selection floor: MIN_SCORE, or RELATIVE_FLOOR of the best
 
     def breadth(self) -> int:
         """How many agents clear the selection floor (a complexity signal)."""
