@@ -20,7 +20,6 @@ the user's data directory, trusted like the rest of it, and only ever decoded in
 
 from __future__ import annotations
 
-import hashlib
 import json
 import marshal
 import os
@@ -30,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from perfect21._digest import blake2b
 from perfect21._errors import CatalogError, NotFoundError
 from perfect21._files import write_atomic
 from perfect21.planner.index import CACHE_LAYOUT, FORMAT_VERSION, CompiledIndex, compile_index
@@ -228,9 +228,9 @@ def load_catalog(
     files: list[tuple[Path, bytes, bool]] = []
     problems: list[LoadProblem] = []
     data_files = _read_data_files()
-    data_digest = hashlib.sha256(b"\0".join(data_files.values())).digest()
+    data_digest = blake2b(b"\0".join(data_files.values())).digest()
     layout = f"{FORMAT_VERSION}/{CACHE_LAYOUT}/{sys.implementation.cache_tag}/{marshal.version}"
-    digest = hashlib.sha256(layout.encode() + data_digest)
+    digest = blake2b(layout.encode() + data_digest, digest_size=16)
     for label, directory, is_builtin in sources:
         for path in _agent_files(directory):
             try:
@@ -241,7 +241,7 @@ def load_catalog(
             files.append((path, data, is_builtin))
             # the full path: the same files in two projects must not share reported sources
             digest.update(label.encode() + b"\0" + str(path).encode() + b"\0")
-            digest.update(hashlib.sha256(data).digest())
+            digest.update(blake2b(data).digest())
     key = digest.hexdigest()
     cached = _read_cached(cache_dir, key)
     if cached is not None:
@@ -270,7 +270,7 @@ def load_catalog(
 def _catalog_version(agents: Sequence[AgentSpec], data_digest: bytes) -> str:
     """Content version of the catalog: same agents, data files and planner format → same
     version, wherever the files live."""
-    digest = hashlib.sha256(FORMAT_VERSION.encode() + data_digest)
+    digest = blake2b(FORMAT_VERSION.encode() + data_digest)
     for agent in agents:
         digest.update(json.dumps(agent.to_dict() | {"source": ""}, sort_keys=True).encode())
     return digest.hexdigest()[:12]

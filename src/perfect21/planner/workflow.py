@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 
+from perfect21._digest import blake2b
 from perfect21.planner.models import (
     STAGE_ORDER,
     AgentChoice,
@@ -55,8 +55,9 @@ _TASK_HOURS = {
 
 
 def plan_id(normalized_request: str, catalog_version: str, options: str = "") -> str:
-    digest = hashlib.sha256(
-        "\0".join((normalized_request, catalog_version, options)).encode("utf-8", "replace")
+    digest = blake2b(
+        "\0".join((normalized_request, catalog_version, options)).encode("utf-8", "replace"),
+        digest_size=8,
     )
     return "plan-" + digest.hexdigest()[:16]
 
