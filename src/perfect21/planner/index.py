@@ -34,7 +34,7 @@ __all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "compile_i
 FORMAT_VERSION = "p21-index-9"
 # Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
 # not what it plans: invalidates disk caches, keeps plan ids.
-CACHE_LAYOUT = "2"
+CACHE_LAYOUT = "3"  # 3: tuples instead of lists
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -257,11 +257,11 @@ class CompiledIndex:
         *,
         names: list[str],
         position: dict[str, int],
-        table: dict[str, list[Any]],
+        table: Mapping[str, Sequence[Any]],
         max_ngram: int,
-        cjk_lengths: dict[str, list[int]],
-        bm25: dict[str, list[list[Any]]],
-        phrases: dict[str, dict[str, list[str]]],
+        cjk_lengths: Mapping[str, Sequence[int]],
+        bm25: Mapping[str, Sequence[Sequence[Any]]],
+        phrases: Mapping[str, Mapping[str, Sequence[str]]],
     ) -> None:
         self.names = names
         self.position = position
@@ -395,14 +395,17 @@ class CompiledIndex:
     # -- persistence ----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The index as plain data for the disk cache, with tuples for lists: a process
+        unmarshals tuples about twice as fast (the index is read-only once compiled)."""
+        data: dict[str, Any] = _tuples({
             "names": self.names,
             "table": self.table,
             "max_ngram": self.max_ngram,
             "cjk_lengths": self.cjk_lengths,
             "bm25": self.bm25,
             "phrases": self.phrases,
-        }
+        })
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CompiledIndex:
@@ -412,14 +415,23 @@ class CompiledIndex:
             position={n: i for i, n in enumerate(names)},
             table=dict(data["table"]),
             max_ngram=int(data["max_ngram"]),
-            cjk_lengths={k: list(v) for k, v in data["cjk_lengths"].items()},
+            cjk_lengths=dict(data["cjk_lengths"]),
             bm25=dict(data["bm25"]),
             phrases=dict(data["phrases"]),
         )
 
 
+def _tuples(data: Any) -> Any:
+    """``data`` with every list (also inside dicts and lists) turned into a tuple."""
+    if isinstance(data, dict):
+        return {key: _tuples(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return tuple([_tuples(item) for item in data])
+    return data
+
+
 def _longest_phrase(
-    candidates: list[str], info: list[tuple[str, int]], start: int
+    candidates: Sequence[str], info: list[tuple[str, int]], start: int
 ) -> list[str] | None:
     """The words of the longest of ``candidates`` (keys starting with the two tokens at
     ``start``) that the tokens from ``start`` on spell out, if any."""
