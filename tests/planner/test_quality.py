@@ -23,9 +23,12 @@ HELDOUT_USER = DATA / "heldout_user_agents.jsonl"
 # fitted on the sample and both of these files jointly (scripts/fit_complexity.py), they are
 # no longer blind for complexity; their routing labels were never tuned to.
 HELDOUT_FRESH = DATA / "heldout_fresh.jsonl"
-# 60 requests (complexity labels only) written and committed before any model scored them and
-# never used for fitting: the blind check of the complexity model.
+# 60 requests (complexity labels only) written and committed before any model scored them; the
+# blind check until blind set 3 was written, fitted on since (so no longer blind).
 HELDOUT_BLIND2 = DATA / "heldout_blind2.jsonl"
+# 80 requests with complexity and routing labels, written and committed before any model scored
+# them and never used for fitting or tuning: the blind check of the complexity model now.
+HELDOUT_BLIND3 = DATA / "heldout_blind3.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -134,11 +137,36 @@ def test_blind_complexity_set_is_well_formed() -> None:
 
 
 def test_blind_complexity(builtin_planner: Planner) -> None:
-    """Complexity on 60 requests the model never saw (the same loose bar as the other
-    held-out files; the measured value is printed in the terminal summary)."""
+    """Complexity on the 60 requests of blind set 2 (in-sample since blind set 3; the same
+    loose bar as the other held-out files, the value is printed in the terminal summary)."""
     quality = evaluate(builtin_planner, read_rows(HELDOUT_BLIND2))
-    message = _summary("blind complexity (60)", quality)
+    message = _summary("blind2 complexity (60)", quality)
     assert quality.complexity_exact >= 0.55, message
+    assert quality.simple_team_mean <= 3, message
+
+
+def test_blind3_is_well_formed(builtin_planner: Planner) -> None:
+    """Blind set 3: 80 requests, ids distinct from every other labelled file, labels that name
+    only existing agents, ~40 % Chinese plus a few mixed, the three levels about equally."""
+    rows = read_rows(HELDOUT_BLIND3)
+    _check_rows(rows, {a.name for a in builtin_planner.catalog.agents})
+    assert len(rows) == 80 and all(r["id"].startswith("b3-") for r in rows)
+    others = (read_rows(HELDOUT) + read_rows(HELDOUT_FRESH) + read_rows(HELDOUT_USER)
+              + read_rows(HELDOUT_BLIND2))
+    assert not {r["id"] for r in rows} & {r["id"] for r in others}
+    langs = Counter(r["lang"] for r in rows)
+    assert 0.3 <= langs["zh"] / len(rows) <= 0.5 and langs["mixed"] >= 3
+    levels = Counter(r["complexity"] for r in rows)
+    assert set(levels) == {"simple", "medium", "complex"} and min(levels.values()) >= 20
+
+
+def test_blind3_quality(builtin_planner: Planner) -> None:
+    """Blind set 3, never fitted on: complexity and routing are printed in the terminal
+    summary; the routing bars of the other held-out files hold."""
+    quality = evaluate(builtin_planner, read_rows(HELDOUT_BLIND3))
+    message = _summary("blind3 (80)", quality)
+    assert quality.must_ok >= 0.75, message
+    assert quality.must_not_hit <= 0.10, message
     assert quality.simple_team_mean <= 3, message
 
 

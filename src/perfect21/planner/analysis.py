@@ -5,9 +5,11 @@ found every taxonomy term and complexity signal) plus a few cheap counts on the 
 
 Complexity is an ordinal linear model over general features of how people describe work
 (length, list items, scope/planning/small-change/fix/migration signals, scale numbers, names
-from code, breadth of domains and roles, error reports). Its weights are fitted by
-``scripts/fit_complexity.py`` on all labelled files jointly and validated with repeated
-stratified k-fold cross-validation; they live in :mod:`perfect21.planner.complexity_model`.
+from code and quoted text, breadth of roles, error reports). Signal words count once per word
+of the request in either language (a Chinese word and its English translations are one).
+Its weights are fitted by ``scripts/fit_complexity.py`` on all labelled files jointly and
+validated with repeated stratified k-fold cross-validation; they live in
+:mod:`perfect21.planner.complexity_model`.
 The reasons name the features that weighed most.
 """
 
@@ -24,18 +26,32 @@ from perfect21.planner.models import Analysis, Complexity, new_analysis
 
 __all__ = ["analyse", "features"]
 
-# "40 services", "400 components", "15 万行", "3 个 k8s 集群", "1M users" …: a number, then
-# (anchored right after it) an optional magnitude, measure word and qualifier, then a unit.
+# "40 services", "400 components", "30 of our services", "15 万行", "3 个 k8s 集群",
+# "2 million accounts" …: a number, then (anchored right after it) an optional magnitude, measure
+# word and up to two qualifier words, then a unit that counts parts of a system. The unit is an
+# explicit alternative: a free ``[a-z]+`` let the qualifier swallow "component" and leave "s",
+# so plain English "40 services" was never found.
 _NUMBER = re.compile(r"\d[\d,.]*")
+# unit -> the count from which it means a large piece of work
+_UNITS: dict[str, float] = {
+    **dict.fromkeys(
+        "services microservices teams squads repos repositories regions countries clusters "
+        "accounts apps applications databases languages markets cities 服务 微服务 团队 仓库 "
+        "地区 国家 集群 账号 应用 数据库 语言 城市".split(), 3),
+    **dict.fromkeys(
+        "components modules tables pages screens endpoints apis 组件 模块 表 页面 接口 "
+        "存储过程".split(), 20),
+    **dict.fromkeys("stores shops merchants sites 门店 商家 站点".split(), 10),
+    **dict.fromkeys("lines loc 行".split(), 20_000),
+    **dict.fromkeys("users tenants devices customers 用户 租户 设备 客户".split(), 10_000),
+}
+_MAGNITUDE = {"million": 1e6, "thousand": 1e3, "billion": 1e9}
+_LATIN_UNITS = "|".join(sorted((u for u in _UNITS if u.isascii()), key=len, reverse=True))
+_CJK_UNITS = "|".join(sorted((u for u in _UNITS if not u.isascii()), key=len, reverse=True))
 _UNIT_PATTERN = (
-    r"\s*(k|m|万|千|百万|亿)?\s*(?:多|余|几)?\s*(?:个|套|张|台|家|条)?\s*(?:[a-z0-9]+\s*)?"
-    r"([a-z]+|[\u4e00-\u9fff]{1,3})"
-)
-_UNITS = frozenset(
-    "services microservices components modules tables teams repos repositories pages screens "
-    "endpoints apis lines loc users tenants regions countries clusters nodes accounts devices "
-    "服务 微服务 组件 模块 表 团队 仓库 页面 接口 行 用户 租户 地区 国家 "
-    "集群 节点 门店 账号 设备".split()
+    r"\s*(million|thousand|billion|百万|[km](?![a-z])|万|千|亿)?\s*\+?\s*(?:多|余|几)?\s*"
+    r"(?:个|套|张|台|家|条|种|座)?\s*(?:[a-z0-9][a-z0-9-]*\s+){0,2}?"
+    rf"(?:({_LATIN_UNITS})\b|({_CJK_UNITS}))"
 )
 _SPEC_LIST_PATTERN = r"[:：][^:：]{0,200}?[,，、;；][^,，、;；]{0,200}?[,，、;；]"
 
@@ -48,8 +64,10 @@ def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-_SENTENCE_MARKS = (". ", "; ", "! ", "? ", "。", "；", "！", "？", "\n")
 _LIST_MARKS = (",", "，", "、", " and ", " plus ", "\n- ", "\n* ", "；")
+# A quoted error message, UI text or value ("Invalid Date", “请选择城市”, 'Pay'): the request
+# points at one concrete thing. An apostrophe has no space before it, an opening quote has.
+_QUOTE_MARKS = ('"', "“", "「", "‘", " '")
 # Marks of names from code — snake_case, call(), `quoted`: a request that names the exact code
 # to change is usually a local change. Three str.count calls (a regex for identifiers, even
 # just camelCase, costs several times more per request for no measurable gain in accuracy).
@@ -100,18 +118,6 @@ def _number(text: str) -> float:
         return 0.0
 
 
-def _big(value: float, unit: str) -> bool:
-    unit = unit.lower()
-    if unit in {"lines", "loc", "行"}:
-        return value >= 20_000
-    if unit in {"users", "用户", "tenants", "租户", "devices", "设备"}:
-        return value >= 10_000
-    if unit in {"components", "组件", "pages", "页面", "screens", "endpoints", "apis", "接口",
-                "tables", "表", "门店"}:
-        return value >= 20
-    return value >= 3  # services, teams, regions, clusters, accounts …
-
-
 def _scale_mentions(text: str) -> list[str]:
     found: list[str] = []
     lowered = text.lower()
@@ -119,17 +125,12 @@ def _scale_mentions(text: str) -> list[str]:
         unit = _compiled(_UNIT_PATTERN).match(lowered, number.end())
         if unit is None:
             continue
-        name = unit.group(2)
-        if name not in _UNITS:
-            # a CJK word may run on past the unit ("张表都要" → "张表都"): try its prefixes
-            if name[:2] in _UNITS:
-                name = name[:2]
-            elif name[:1] in _UNITS:
-                name = name[:1]
-            else:
-                continue
-        value = _number(number.group() + (unit.group(1) or ""))
-        if _big(value, name):
+        magnitude = unit.group(1) or ""
+        if magnitude in _MAGNITUDE:
+            value = _number(number.group()) * _MAGNITUDE[magnitude]
+        else:
+            value = _number(number.group() + magnitude)
+        if value >= _UNITS[unit.group(2) or unit.group(3)]:
             found.append(text[number.start() : unit.end()].strip())
     return found
 
@@ -145,30 +146,26 @@ def features(
             buckets[tag] = [key]
         elif key not in found:
             found.append(key)
-    domains = stack = 0
-    for tag in buckets:
-        if tag.startswith("domain:"):
-            domains += 1
-        elif tag.startswith("stack:"):
-            stack += 1
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
     scale = _scale_mentions(text)
     vector = {
         "log_words": math.log1p(words),
-        "sentences": min(_count(text, _SENTENCE_MARKS), 8) / 4,
-        "list_items": min(_count(text, _LIST_MARKS), 12) / 4,
-        "domains": min(domains, 6) / 3,
-        "stack": min(stack, 6) / 3,
+        # separators of enumerations, square-rooted: the third item says more than the tenth
+        "list_items": math.sqrt(min(_count(text, _LIST_MARKS), 16)),
         "breadth": min(agent_breadth, 8) / 4,
         "scale": 1.0 if scale else 0.0,
         "code": 1.0 if _has_code(text) else 0.0,
         "question": 1.0 if ("?" in text or "？" in text) else 0.0,
+        "quoted": 1.0 if any([mark in text for mark in _QUOTE_MARKS]) else 0.0,
         # "Build X: a, b, c and d" — a colon introducing a list of deliverables
         "spec_list": 1.0 if _spec_list(text) else 0.0,
         "identifiers": min(_count(text, _IDENT_MARKS), 4) / 2,
     }
     for signal, tag in _SIGNAL_TAGS:
-        vector[signal] = float(min(len(buckets.get(tag, ())), 3))
+        keys = buckets.get(tag)
+        # distinct words of the request: a Chinese word and its English translations
+        # ("迁移", "迁移→migration") are one piece of evidence, as the English word alone is
+        vector[signal] = float(min(len({k.partition("→")[0] for k in keys}), 3)) if keys else 0.0
     return vector, buckets, scale
 
 
