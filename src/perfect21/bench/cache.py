@@ -565,7 +565,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="Longer timing loops and prefetch trace (the policy trace is 1M either way).")
     add("--requests", dest="n_requests", type=int_range(1_000, 10_000_000), default=None,
         metavar="N", help="Zipf trace length (default 1,000,000). [1000<=x<=10000000]")
-    add("--redis-url", default="",
+    add("--redis-url", default="", metavar="URL",
         help="Redis for the shared-home part (default: a private redis-server if installed).")
     add("--e2e", action=argparse.BooleanOptionalAction, default=True,
         help="Agent-result end-to-end part. [default: --e2e]")

@@ -57,19 +57,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     subs = subcommands(parser)
 
     p = add_command(subs, "add", add)
-    p.add_argument("--title", required=True, help="Short title: the problem and the solution.")
-    p.add_argument("--context", default="", help="Context and problem statement ('-' = stdin).")
-    p.add_argument("--decision", dest="decision_text", default="",
+    p.add_argument("--title", required=True, metavar="TEXT",
+                   help="Short title: the problem and the solution.")
+    p.add_argument("--context", default="", metavar="TEXT",
+                   help="Context and problem statement ('-' = stdin).")
+    p.add_argument("--decision", dest="decision_text", default="", metavar="TEXT",
                    help="The chosen option / outcome.")
-    p.add_argument("--rationale", default="", help="Why this option.")
-    for flag, dest, text in (
-        ("--option", "options", "A considered option (repeatable)."),
-        ("--consequence", "consequences", "A consequence (repeatable)."),
-        ("--tag", "tags", "A tag without spaces (repeatable)."),
-        ("--decider", "deciders", "Who decided (repeatable)."),
-        ("--agent", "agents", "An agent involved (repeatable)."),
+    p.add_argument("--rationale", default="", metavar="TEXT", help="Why this option.")
+    for flag, dest, metavar, text in (
+        ("--option", "options", "TEXT", "A considered option (repeatable)."),
+        ("--consequence", "consequences", "TEXT", "A consequence (repeatable)."),
+        ("--tag", "tags", "TAG", "A tag without spaces (repeatable)."),
+        ("--decider", "deciders", "NAME", "Who decided (repeatable)."),
+        ("--agent", "agents", "NAME", "An agent involved (repeatable)."),
     ):
-        p.add_argument(flag, dest=dest, action="append", default=[], help=text)
+        p.add_argument(flag, dest=dest, action="append", default=[], metavar=metavar, help=text)
     p.add_argument("--status", choices=STATUSES, default="proposed",
                    help="[default: proposed]")
     _format(p, ("text", "json"))
@@ -77,7 +79,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = add_command(subs, "list", list_)
     p.add_argument("--status", choices=STATUSES, help="Only this status.")
     p.add_argument("--tag", help="Only decisions with this tag.")
-    p.add_argument("--since", help="Created on or after this date (YYYY-MM-DD or ISO 8601, UTC).")
+    p.add_argument("--since", metavar="DATE",
+                   help="Created on or after this date (YYYY-MM-DD or ISO 8601, UTC).")
     p.add_argument("--limit", type=int_range(1, 10_000), default=50, metavar="N",
                    help="[default: 50; 1<=x<=10000]")
     _format(p, ("table", "json"))
