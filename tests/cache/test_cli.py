@@ -9,17 +9,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from perfect21._config import load_config
 from perfect21.cache.task_cache import open_task_cache
-from perfect21.cli._app import cli
 from perfect21.executor.cache_hook import CachedTaskResult
 
 
 def _invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    return result.exit_code, result.output
+    """Run ``perfect21 ARGS`` as a real process (PERFECT21_* from this test's environment)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "perfect21", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    return proc.returncode, proc.stdout
 
 
 async def _fill(n: int) -> None:

@@ -108,20 +108,14 @@ def test_help_has_examples(args: list[str]) -> None:
     assert done.returncode == 0 and "Examples" in done.stdout
 
 
-def test_memory_limit_param_type() -> None:
-    import click
-    from click.testing import CliRunner
+def test_memory_limit_type() -> None:
+    """Sizes like 1.5GB are MiB; anything else is a usage error (exit 2) naming the value."""
+    from perfect21.cli._common import memory_limit
 
-    from perfect21.cli.monitor import MEMORY_LIMIT
-
-    @click.command()
-    @click.option("--memory-limit", type=MEMORY_LIMIT)
-    def cmd(memory_limit: float) -> None:
-        click.echo(repr(memory_limit))
-
-    assert CliRunner().invoke(cmd, ["--memory-limit", "1.5GB"]).output == "1536.0\n"
-    bad = CliRunner().invoke(cmd, ["--memory-limit", "lots"])
-    assert bad.exit_code == 2 and "invalid memory limit" in bad.output
+    assert memory_limit("1.5GB") == 1536.0 and memory_limit("512M") == 512.0
+    bad = p21("bench", "soak", "--memory-limit", "lots")
+    assert bad.returncode == 2 and "invalid memory limit 'lots'" in bad.stderr
+    assert bad.stdout == ""
 
 
 def test_live_view_renders() -> None:

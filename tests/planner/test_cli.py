@@ -391,3 +391,67 @@ def test_batch_into_a_closed_pipe_is_not_an_error(shared_dir: Path, workdir: Pat
         errors = proc.stderr.read().decode("utf-8", "replace")
         assert proc.wait(timeout=30) in (0, -signal.SIGPIPE), errors
     assert errors == ""
+
+
+def test_only_the_chosen_command_is_imported(workdir: Path) -> None:
+    """The root parser lists every command from the table but imports only the one run (and
+    ``bench`` only the chosen area)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from perfect21.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join(sorted(m for m in sys.modules\n"
+        "                      if m.startswith(('perfect21.cli', 'perfect21.bench')))))\n"
+    )
+
+    def loaded(*args: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, cwd=workdir, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return set(done.stdout.splitlines()[-1].split())  # the modules, printed last
+
+    base = {"perfect21.cli", "perfect21.cli._app", "perfect21.cli._common"}
+    assert loaded("plan", "fix the login page", "--format", "json") == {*base, "perfect21.cli.plan"}
+    assert loaded("--help") == base
+    assert loaded("bench", "startup", "--help") == {
+        *base, "perfect21.cli.bench", "perfect21.bench", "perfect21.bench.startup"}
+
+
+def test_every_command_handler_takes_its_options() -> None:
+    """Each command's parsed options (with its group's, e.g. ``decisions --db``) are exactly
+    the keyword parameters of the function that runs it."""
+    import argparse
+    import importlib
+    import inspect
+
+    from perfect21.cli._common import Commands
+
+    def leaves(parser: argparse.ArgumentParser, path: str, inherited: set[str]
+               ) -> list[tuple[str, Any, set[str]]]:
+        dests = inherited | {a.dest for a in parser._actions
+                             if a.option_strings != ["-h", "--help"]
+                             and not a.dest.startswith("_") and a.dest != "version"}
+        groups = [a for a in parser._actions if isinstance(a, Commands)]
+        if not groups:
+            return [(path, parser.get_default("_handler"), dests)]
+        return [leaf for name, sub in groups[0].choices.items()
+                for leaf in leaves(sub, f"{path} {name}", dests)]
+
+    from perfect21.cli.bench import AREAS
+
+    found = []
+    targets = [t for name, (t, _) in COMMANDS.items() if name != "bench"]
+    for target in [*targets, *(t for t, _ in AREAS.values())]:
+        module, attr = target.split(":")
+        parser = argparse.ArgumentParser()
+        getattr(importlib.import_module(module), attr)(parser)
+        found += leaves(parser, target, set())
+    assert len(found) == 29
+    for path, handler, dests in found:
+        assert set(inspect.signature(handler).parameters) == dests, path

@@ -18,6 +18,7 @@ raw HTTP/1.1 over asyncio streams (uvloop when available); the output says which
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -33,7 +34,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import click
+from perfect21.bench import BenchError
+from perfect21.cli._common import doc_text, echo, float_range, int_range
 
 __all__ = ["LoadResult", "command", "free_port", "run_load", "start_server"]
 
@@ -99,7 +101,7 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> N
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise click.ClickException(f"the server exited with {proc.returncode}: {err[-2000:]}")
+            raise BenchError(f"the server exited with {proc.returncode}: {err[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -109,7 +111,7 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> N
         except OSError:
             pass
         time.sleep(0.05)
-    raise click.ClickException(f"the server did not answer /healthz within {timeout_s:g} s")
+    raise BenchError(f"the server did not answer /healthz within {timeout_s:g} s")
 
 
 class LoadResult:
@@ -298,7 +300,7 @@ def run_wrk(wrk: str, url: str, bodies: list[bytes], clients: int, duration_s: f
             data["clients"] = clients
             data["rps"] = round(data["requests"] / data["seconds"], 1) if data["seconds"] else 0
             return data
-    raise click.ClickException(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
+    raise BenchError(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
 
 
 ROUNDS = 5
@@ -325,19 +327,24 @@ def _measure(port: int, base: str, bodies: list[bytes], clients: int, duration_s
     return LoadResult.merge(plans).to_dict(), LoadResult.merge(health).to_dict()
 
 
-@click.command("api")
-@click.option("--duration", type=click.FloatRange(1, 600), default=10.0, show_default=True,
-              help="Seconds of load per route.")
-@click.option("--clients", type=click.IntRange(1, 256), default=10, show_default=True,
-              help="Concurrent keep-alive connections.")
-@click.option("--client", "client_kind", type=click.Choice(["auto", "builtin", "wrk"]),
-              default="auto", show_default=True, help="Load generator (auto: wrk if installed).")
-@click.option("--full", is_flag=True, help="30 s per route instead of --duration.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(command.__doc__)
+    add = parser.add_argument
+    add("--duration", type=float_range(1, 600), default=10.0, metavar="SECONDS",
+        help="Seconds of load per route. [default: 10.0; 1<=x<=600]")
+    add("--clients", type=int_range(1, 256), default=10, metavar="N",
+        help="Concurrent keep-alive connections. [default: 10; 1<=x<=256]")
+    add("--client", dest="client_kind", choices=("auto", "builtin", "wrk"), default="auto",
+        help="Load generator (auto: wrk if installed). [default: auto]")
+    add("--full", action="store_true", help="30 s per route instead of --duration.")
+    add("--json", dest="as_json", action="store_true", help="One JSON object on stdout.")
+    parser.set_defaults(_handler=command)
+
+
 def command(duration: float, clients: int, client_kind: str, full: bool, as_json: bool) -> None:
     """HTTP API latency and throughput: POST /v1/plan, and GET /healthz as the ceiling.
 
-    \b
     Examples:
       perfect21 bench api
       perfect21 bench api --json > api.json
@@ -349,12 +356,12 @@ def command(duration: float, clients: int, client_kind: str, full: bool, as_json
         duration = 30.0
     wrk = shutil.which("wrk") if client_kind in ("auto", "wrk") else None
     if client_kind == "wrk" and wrk is None:
-        raise click.ClickException("--client wrk: wrk is not installed")
+        raise BenchError("--client wrk: wrk is not installed")
     generator = "wrk" if wrk else "built-in asyncio client (raw HTTP/1.1 keep-alive, uvloop)"
     requests, source = _requests()
     bodies = [json.dumps({"request": r}, ensure_ascii=False).encode() for r in requests]
     env = {"PERFECT21_API_RATE_LIMIT_PER_S": "1000000000", "PERFECT21_API_RATE_BURST": "1000000000"}
-    click.echo(f"bench api: server process, {clients} clients, {duration:g} s per route, "
+    echo(f"bench api: server process, {clients} clients, {duration:g} s per route, "
                f"{generator}; {source}", err=True)
     with start_server(env) as (base, _proc):
         port = int(base.rsplit(":", 1)[1])
@@ -362,9 +369,9 @@ def command(duration: float, clients: int, client_kind: str, full: bool, as_json
         warm = run_load(port, [_request_bytes("POST", "/v1/plan", b) for b in bodies], 1, 0.0,
                         count=len(bodies))
         if warm.errors or len(warm.latencies_ms) < len(bodies):
-            raise click.ClickException(f"warm-up failed: {warm.errors} error(s), "
+            raise BenchError(f"warm-up failed: {warm.errors} error(s), "
                                        f"{len(warm.latencies_ms)} of {len(bodies)} planned")
-        click.echo(f"  POST /v1/plan and GET /healthz, {duration:g} s each …", err=True)
+        echo(f"  POST /v1/plan and GET /healthz, {duration:g} s each …", err=True)
         plan, health = _measure(port, base, bodies, clients, duration, wrk)
     result = {**{k: plan[k] for k in ("rps", "p50_ms", "p95_ms", "p99_ms", "errors",
                                       "clients", "requests", "seconds")},
@@ -378,14 +385,14 @@ def command(duration: float, clients: int, client_kind: str, full: bool, as_json
               and plan["rps"] >= TARGETS["rps"] and plan["errors"] == 0,
               "cpus": os.cpu_count()}
     if as_json:
-        click.echo(json.dumps(result))
+        echo(json.dumps(result))
         return
-    click.echo(f"POST /v1/plan  {plan['rps']:>9,.0f} req/s  p50 {plan['p50_ms']:.2f} ms  "
+    echo(f"POST /v1/plan  {plan['rps']:>9,.0f} req/s  p50 {plan['p50_ms']:.2f} ms  "
                f"p95 {plan['p95_ms']:.2f} ms  p99 {plan['p99_ms']:.2f} ms  "
                f"errors {plan['errors']}  ({clients} clients)")
-    click.echo(f"GET /healthz   {health['rps']:>9,.0f} req/s  p50 {health['p50_ms']:.2f} ms  "
+    echo(f"GET /healthz   {health['rps']:>9,.0f} req/s  p50 {health['p50_ms']:.2f} ms  "
                f"p95 {health['p95_ms']:.2f} ms  p99 {health['p99_ms']:.2f} ms  "
                f"errors {health['errors']}  (framework ceiling)")
-    click.echo(f"plan / ceiling: {result['ratio_of_ceiling']}   targets: p95 <= 5 ms, "
+    echo(f"plan / ceiling: {result['ratio_of_ceiling']}   targets: p95 <= 5 ms, "
                f">= 3,000 req/s, 0 errors → {'met' if result['meets_targets'] else 'NOT met'}")
-    click.echo(f"load generator: {generator}")
+    echo(f"load generator: {generator}")

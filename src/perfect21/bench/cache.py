@@ -18,6 +18,7 @@ seed, no numpy):
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import heapq
 import importlib.util
@@ -34,7 +35,7 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Any
 
-import click
+from perfect21.cli._common import doc_text, echo, int_range
 
 __all__ = [
     "a0_hit_ratio",
@@ -55,7 +56,7 @@ KEYS = 100_000
 
 
 def _progress(message: str) -> None:
-    click.echo(message, err=True)
+    echo(message, err=True)
 
 
 # -- traces ----------------------------------------------------------------------------------
@@ -555,32 +556,25 @@ def _round(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-@click.command("cache")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option(
-    "--full",
-    is_flag=True,
-    help="Longer timing loops and prefetch trace (the policy trace is 1M either way).",
-)
-@click.option(
-    "--requests",
-    "n_requests",
-    type=click.IntRange(1_000, 10_000_000),
-    default=None,
-    help="Zipf trace length (default 1,000,000).",
-)
-@click.option(
-    "--redis-url",
-    default="",
-    help="Redis for the shared-home part (default: a private redis-server if installed).",
-)
-@click.option(
-    "--e2e/--no-e2e", default=True, show_default=True, help="Agent-result end-to-end part."
-)
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(command.__doc__)
+    add = parser.add_argument
+    add("--json", dest="as_json", action="store_true", help="Print one JSON object on stdout.")
+    add("--full", action="store_true",
+        help="Longer timing loops and prefetch trace (the policy trace is 1M either way).")
+    add("--requests", dest="n_requests", type=int_range(1_000, 10_000_000), default=None,
+        metavar="N", help="Zipf trace length (default 1,000,000). [1000<=x<=10000000]")
+    add("--redis-url", default="", metavar="URL",
+        help="Redis for the shared-home part (default: a private redis-server if installed).")
+    add("--e2e", action=argparse.BooleanOptionalAction, default=True,
+        help="Agent-result end-to-end part. [default: --e2e]")
+    parser.set_defaults(_handler=command)
+
+
 def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str, e2e: bool) -> None:
     """L1 hit ratio vs LRU and Belady, L1 get speed, prefetch precision and gain.
 
-    \b
     Examples:
       perfect21 bench cache
       perfect21 bench cache --json > cache.json
@@ -657,7 +651,7 @@ def command(as_json: bool, full: bool, n_requests: int | None, redis_url: str, e
     report["seconds"] = time.perf_counter() - total_started
     report = {k: _round(v) for k, v in report.items()}
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False))
+        echo(json.dumps(report, ensure_ascii=False))
         return
     _print_table(report)
 

@@ -30,6 +30,7 @@ may be shared; every run is in ``samples``).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -42,10 +43,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import click
-
 from perfect21._config import load_config
 from perfect21._sqlite import connect, migrate
+from perfect21.cli._common import dir_path, doc_text, echo, int_range
 from perfect21.decisions import _schema
 from perfect21.decisions._ids import IdGenerator
 from perfect21.decisions.models import Decision, Option, Status, utc_now
@@ -117,7 +117,7 @@ def make_decisions(n: int, seed: int = 21) -> list[Decision]:
 
 
 def _progress(message: str) -> None:
-    click.echo(f"[decisions] {message}", err=True)
+    echo(f"[decisions] {message}", err=True)
 
 
 def _rate(n: int, seconds: float) -> float:
@@ -399,16 +399,24 @@ def _text(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("decisions")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--records", type=click.IntRange(1_000, 10_000_000), default=100_000,
-              show_default=True, help="Records in the batched case and the search corpus.")
-@click.option("--repeats", type=click.IntRange(1, 20), default=3, show_default=True,
-              help="Runs of each ingest case (store and ceiling alternate); best is reported.")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to put the temporary databases (default: the system temp folder).")
-@click.option("--quick", is_flag=True,
-              help="A smoke run on a few thousand records: checks it works, numbers are rough.")
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(command.__doc__)
+    add = parser.add_argument
+    add("--json", dest="as_json", action="store_true", help="Print one JSON object on stdout.")
+    add("--records", type=int_range(1_000, 10_000_000), default=100_000, metavar="N",
+        help="Records in the batched case and the search corpus. "
+             "[default: 100000; 1000<=x<=10000000]")
+    add("--repeats", type=int_range(1, 20), default=3, metavar="N",
+        help="Runs of each ingest case (store and ceiling alternate); best is reported. "
+             "[default: 3; 1<=x<=20]")
+    add("--dir", dest="directory", type=dir_path, default=None, metavar="DIRECTORY",
+        help="Where to put the temporary databases (default: the system temp folder).")
+    add("--quick", action="store_true",
+        help="A smoke run on a few thousand records: checks it works, numbers are rough.")
+    parser.set_defaults(_handler=command)
+
+
 def command(
     as_json: bool, records: int, repeats: int, directory: Path | None, quick: bool
 ) -> None:
@@ -418,7 +426,6 @@ def command(
     same schema and pragmas, synchronous=FULL) and the naive baseline (rewrite a JSON file per
     record, as the old system did), all measured in this run. About 30 s by default.
 
-    \b
     Examples:
       perfect21 bench decisions
       perfect21 bench decisions --json > decisions.json
@@ -434,6 +441,6 @@ def command(
     report = measure(directory=directory, **sizes)
     report["quick"] = quick
     if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False))
+        echo(json.dumps(report, ensure_ascii=False))
     else:
-        click.echo(_text(report))
+        echo(_text(report))

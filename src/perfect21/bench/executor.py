@@ -20,6 +20,7 @@ chunks of 8 in plan order, each awaited with ``gather`` — same workload, same 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import math
@@ -32,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
+from perfect21.bench import BenchError
+from perfect21.cli._common import doc_text, echo, float_range
 
 WORKERS = 8
 TASKS = 100
@@ -292,16 +294,22 @@ def _text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("executor")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--full", is_flag=True, help="3x the tasks, longer durations, 3 repeats.")
-@click.option("--seed", type=int, default=21, show_default=True)
-@click.option("--scale", type=click.FloatRange(0.01, 10.0), default=1.0, show_default=True,
-              help="Multiply task durations (0.05 makes a quick smoke run).")
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(command.__doc__)
+    add = parser.add_argument
+    add("--json", dest="as_json", action="store_true", help="Print one JSON object on stdout.")
+    add("--full", action="store_true", help="3x the tasks, longer durations, 3 repeats.")
+    add("--seed", type=int, default=21, metavar="N", help="[default: 21]")
+    add("--scale", type=float_range(0.01, 10.0), default=1.0, metavar="FACTOR",
+        help="Multiply task durations (0.05 makes a quick smoke run). "
+             "[default: 1.0; 0.01<=x<=10.0]")
+    parser.set_defaults(_handler=command)
+
+
 def command(as_json: bool, full: bool, seed: int, scale: float) -> None:
     """Work-stealing executor vs fixed chunks of 8 (makespan, efficiency, concurrency).
 
-    \b
     Examples:
       perfect21 bench executor
       perfect21 bench executor --json > executor.json
@@ -312,8 +320,8 @@ def command(as_json: bool, full: bool, seed: int, scale: float) -> None:
     report = asyncio.run(_bench(seed, full, scale))
     report["scale"] = scale
     if as_json:
-        click.echo(json.dumps(report, sort_keys=True))
+        echo(json.dumps(report, sort_keys=True))
     else:
-        click.echo(_text(report))
+        echo(_text(report))
     if not math.isfinite(report["subprocess"]["efficiency"]):
-        raise click.ClickException("bench produced no result")
+        raise BenchError("bench produced no result")

@@ -30,6 +30,7 @@ Progress goes to stderr; ``--json`` prints one JSON object on stdout.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -42,8 +43,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import click
-
+from perfect21.bench import BenchError
+from perfect21.cli._common import doc_text, echo, file_path
 from perfect21.planner.models import AgentSpec
 
 __all__ = ["NaiveRouter", "command", "load_requests", "measure"]
@@ -96,7 +97,7 @@ FALLBACK_ROWS: tuple[dict[str, Any], ...] = (
 
 
 def _progress(message: str) -> None:
-    click.echo(message, err=True)
+    echo(message, err=True)
 
 
 def load_requests(path: Path | None = None) -> tuple[list[dict[str, Any]], str]:
@@ -220,7 +221,7 @@ def _processes(runs: int) -> dict[str, Any]:
                 elapsed = (time.perf_counter() - start) * 1000
                 if done.returncode != 0:
                     err = done.stderr.decode("utf-8", "replace").strip()[-300:]
-                    raise click.ClickException(f"{' '.join(argv)} failed: {err}")
+                    raise BenchError(f"{' '.join(argv)} failed: {err}")
                 if round_no:
                     times[name].append(elapsed)
     out: dict[str, Any] = {name: round(statistics.median(v), 1) for name, v in times.items()}
@@ -386,17 +387,22 @@ def _table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("planner")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
-@click.option("--full", is_flag=True, help="More rounds and process runs (slower).")
-@click.option("--sample", type=click.Path(path_type=Path, dir_okay=False),
-              help="Labelled JSON Lines file (default ../shared/data/routing_sample.jsonl).")
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(command.__doc__)
+    add = parser.add_argument
+    add("--json", dest="as_json", action="store_true", help="Print one JSON object on stdout.")
+    add("--full", action="store_true", help="More rounds and process runs (slower).")
+    add("--sample", type=file_path, default=None, metavar="FILE",
+        help="Labelled JSON Lines file (default ../shared/data/routing_sample.jsonl).")
+    parser.set_defaults(_handler=command)
+
+
 def command(as_json: bool, full: bool, sample: Path | None) -> None:
     """Planner latency (uncached, cached) vs a naive regex router, process times, quality.
 
     Default run takes ~20-40 s; --full repeats more for tighter percentiles.
 
-    \b
     Examples:
       perfect21 bench planner
       perfect21 bench planner --json > planner.json
@@ -409,6 +415,6 @@ def command(as_json: bool, full: bool, sample: Path | None) -> None:
         sample=sample,
     )
     if as_json:
-        click.echo(json.dumps(result, ensure_ascii=False))
+        echo(json.dumps(result, ensure_ascii=False))
     else:
-        click.echo(_table(result))
+        echo(_table(result))

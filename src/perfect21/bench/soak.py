@@ -19,6 +19,7 @@ Measured: peak RSS from the kernel's high-water mark (``ru_maxrss``), RSS after
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import json
@@ -34,9 +35,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import click
-
-from perfect21.cli.monitor import MEMORY_LIMIT
+from perfect21.bench import BenchError
+from perfect21.cli._common import doc_text, echo, float_range, memory_limit
 
 __all__ = ["command", "run_workload"]
 
@@ -421,22 +421,30 @@ def _children(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     for spec, proc, out in zip(specs, procs, outputs, strict=True):
         if proc.returncode != 0:
-            raise click.ClickException(
+            raise BenchError(
                 f"soak worker ({spec['label']}) failed with exit status {proc.returncode}"
             )
         results.append(json.loads(out.decode().strip().splitlines()[-1]))
     return results
 
 
-@click.command("soak")
-@click.option("--full", is_flag=True, help="1,000,000 plans + 100,000 decisions + 10 runs.")
-@click.option("--scale", type=click.FloatRange(0.0001, 1.0), default=None,
-              help=f"Fraction of the full plans/decisions (default {DEFAULT_SCALE}).")  # fmt: skip
-@click.option("--memory-limit", "limit_mb", type=MEMORY_LIMIT, default="80MB", show_default=True,
-              help="Limit of the second, limited run (soft = 90 %, hard = 100 %).")  # fmt: skip
-@click.option("--layered-plans/--no-layered-plans", default=True, show_default=True,
-              help="Plans also go through the layered cache (L1 memory, L3 disk).")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(command.__doc__)
+    add = parser.add_argument
+    add("--full", action="store_true", help="1,000,000 plans + 100,000 decisions + 10 runs.")
+    add("--scale", type=float_range(0.0001, 1.0), default=None, metavar="FRACTION",
+        help=f"Fraction of the full plans/decisions (default {DEFAULT_SCALE}). "
+             "[0.0001<=x<=1.0]")
+    add("--memory-limit", dest="limit_mb", type=memory_limit, default="80MB", metavar="SIZE",
+        help="Limit of the second, limited run (soft = 90 %%, hard = 100 %%). [default: 80MB]")
+    add("--layered-plans", action=argparse.BooleanOptionalAction, default=True,
+        help="Plans also go through the layered cache (L1 memory, L3 disk). "
+             "[default: --layered-plans]")
+    add("--json", dest="as_json", action="store_true", help="Print one JSON object on stdout.")
+    parser.set_defaults(_handler=command)
+
+
 def command(
     full: bool, scale: float | None, limit_mb: float, layered_plans: bool, as_json: bool
 ) -> None:
@@ -445,7 +453,6 @@ def command(
     Targets: peak RSS <= 120 MB, growth over the last half <= 1 MB, and the limited run
     stays under its limit by cleaning up.
 
-    \b
     Examples:
       perfect21 bench soak                    # scaled down (3 %), under a minute
       perfect21 bench soak --full --json      # 1,000,000 plans
@@ -460,7 +467,7 @@ def command(
         "tasks": FULL["tasks"],
         "layered": layered_plans,
     }
-    click.echo(f"soak: {spec} (scale {factor:g}); unlimited and limited ({limit_mb:g} MiB) "
+    echo(f"soak: {spec} (scale {factor:g}); unlimited and limited ({limit_mb:g} MiB) "
                "runs in two processes at once", err=True)  # fmt: skip
     free, limited = _children(
         [{**spec, "label": "unlimited"}, {**spec, "limit_mb": limit_mb, "label": "limited"}]
@@ -505,26 +512,26 @@ def command(
         "notes": notes,
     }
     if as_json:
-        click.echo(json.dumps(result))
+        echo(json.dumps(result))
         return
     ok = result["meets_targets"]
-    click.echo(f"soak {'(SCALED DOWN x' + format(factor, 'g') + ')' if factor < 1 else '(full)'}:"
+    echo(f"soak {'(SCALED DOWN x' + format(factor, 'g') + ')' if factor < 1 else '(full)'}:"
                f" {free['done']} in {free['seconds']} s")  # fmt: skip
-    click.echo(f"  peak RSS          {free['peak_rss_mb']:8.1f} MiB  target <= {TARGET_PEAK_MB:g}:"
+    echo(f"  peak RSS          {free['peak_rss_mb']:8.1f} MiB  target <= {TARGET_PEAK_MB:g}:"
                f" {'ok' if ok['peak_rss_mb'] else 'MISSED'}")  # fmt: skip
     verdict = "ok" if ok["growth_last_half_mb"] else "MISSED"
-    click.echo(f"  growth last half  {free['growth_last_half_mb']:8.2f} MiB  target <= "
+    echo(f"  growth last half  {free['growth_last_half_mb']:8.2f} MiB  target <= "
                f"{TARGET_GROWTH_MB:g}: {verdict}")  # fmt: skip
-    click.echo(f"  limited peak RSS  {limited['peak_rss_mb']:8.1f} MiB  limit {limit_mb:g}: "
+    echo(f"  limited peak RSS  {limited['peak_rss_mb']:8.1f} MiB  limit {limit_mb:g}: "
                f"{'under' if ok['limited_under_limit'] else 'OVER'}; "
                f"{limited['cleanups']} clean-ups, {limited['refused']} refusals"
                f"{'' if ok['limited_completed'] else ', STALLED (see notes)'}")  # fmt: skip
     k = free["kpis"]
-    click.echo(f"  KPIs (unlimited): plan p50 {k['plan_p50_ms']} ms, p95 {k['plan_p95_ms']} ms;"
+    echo(f"  KPIs (unlimited): plan p50 {k['plan_p50_ms']} ms, p95 {k['plan_p95_ms']} ms;"
                f" L1 hit ratio {k['l1_hit_ratio']}; parallel efficiency "
                f"{k['executor_parallel_efficiency']}; alerts firing: "
                f"{', '.join(k['alerts_firing']) or 'none'}")  # fmt: skip
     filled = ", ".join(f"{k} {v}" for k, v in free["bounded_structures"].items())
-    click.echo(f"  bounded structures at the end (unlimited): {filled}")
+    echo(f"  bounded structures at the end (unlimited): {filled}")
     for note in notes:
-        click.echo(f"  note: {note}")
+        echo(f"  note: {note}")

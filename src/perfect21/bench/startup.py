@@ -7,6 +7,7 @@ is discarded: it compiles the catalog cache, which later runs read from disk.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -18,7 +19,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-import click
+from perfect21.bench import BenchError
+from perfect21.cli._common import doc_text, echo, int_range
 
 __all__ = ["command", "measure"]
 
@@ -60,7 +62,7 @@ def _time(argv: list[str], env: dict[str, str], cwd: str) -> float:
     elapsed = (time.perf_counter() - start) * 1000
     if done.returncode != 0:
         err = done.stderr.decode("utf-8", "replace").strip()[-300:]
-        raise click.ClickException(f"{' '.join(argv[-2:])} failed ({done.returncode}): {err}")
+        raise BenchError(f"{' '.join(argv[-2:])} failed ({done.returncode}): {err}")
     return elapsed
 
 
@@ -81,7 +83,7 @@ def measure(runs: int, progress: bool = True) -> dict[str, Any]:
                 if round_no:
                     times[name].append(elapsed)
             if progress:
-                click.echo(f"round {round_no}/{runs}", err=True)
+                echo(f"round {round_no}/{runs}", err=True)
     result: dict[str, Any] = {}
     for name in table:
         samples = times.get(name)
@@ -108,30 +110,35 @@ def _p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
-@click.command("startup")
-@click.option("--runs", "-n", type=click.IntRange(1, 1000), default=None,
-              help="Rounds (default 15; 60 with --full).")  # fmt: skip
-@click.option("--full", is_flag=True, help="More rounds for tighter medians.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(command.__doc__)
+    add = parser.add_argument
+    add("-n", "--runs", type=int_range(1, 1000), default=None, metavar="N",
+        help="Rounds (default 15; 60 with --full). [1<=x<=1000]")
+    add("--full", action="store_true", help="More rounds for tighter medians.")
+    add("--json", dest="as_json", action="store_true", help="Print one JSON object on stdout.")
+    parser.set_defaults(_handler=command)
+
+
 def command(runs: int | None, full: bool, as_json: bool) -> None:
     """Median whole-process time of --version, plan and decisions list vs `python -c pass`.
 
     Targets: plan <= 100 ms, --version <= 60 ms (medians, whole process, this machine).
 
-    \b
     Examples:
       perfect21 bench startup
       perfect21 bench startup --json --runs 30
     """
     result = measure(runs or (60 if full else 15))
     if as_json:
-        click.echo(json.dumps(result))
+        echo(json.dumps(result))
         return
-    click.echo(f"startup, median of {result['runs']} runs ({result['launcher']}):")
+    echo(f"startup, median of {result['runs']} runs ({result['launcher']}):")
     for name in ("python_ms", "version_ms", "plan_ms", "decisions_list_ms"):
         value = result[name]
         if value is None:
-            click.echo(f"  {name:18} n/a")
+            echo(f"  {name:18} n/a")
             continue
         extra = ""
         if name != "python_ms":
@@ -142,6 +149,6 @@ def command(runs: int | None, full: bool, as_json: bool) -> None:
         verdict = ""
         if target is not None:
             verdict = f"  target <= {target:.0f}: {'ok' if value <= target else 'MISSED'}"
-        click.echo(f"  {name:18} {value:7.1f} ms{extra}{verdict}")
+        echo(f"  {name:18} {value:7.1f} ms{extra}{verdict}")
     for note in result["notes"]:
-        click.echo(f"  note: {note}")
+        echo(f"  note: {note}")

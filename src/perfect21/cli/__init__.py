@@ -15,7 +15,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"] or args == ["-V"]:
-        # Fast path: answering --version needs neither click nor the config.
+        # Fast path: answering --version needs neither the parser nor the config.
         from perfect21 import __version__
 
         sys.stdout.write(f"perfect21 {__version__}\n")

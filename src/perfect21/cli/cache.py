@@ -4,41 +4,52 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
+from perfect21.cli._common import add_command, config_from, echo, echo_json, int_range, subcommands
 
-from perfect21.cli._common import config_from, echo_json
+if TYPE_CHECKING:
+    import argparse
 
-__all__ = ["cache"]
+__all__ = ["configure"]
 
 _LEVELS = ("l1", "l2", "l3")
 
 
-@click.group("cache")
-def cache() -> None:
-    """Inspect, warm and clear the layered cache (L1 memory, L2 Redis, L3 disk).
+DESCRIPTION = """\
+Inspect, warm and clear the layered cache (L1 memory, L2 Redis, L3 disk).
 
-    \b
-    Examples:
-      perfect21 cache stats
-      perfect21 cache stats --format json
-      perfect21 cache warm --limit 500
-      perfect21 cache clear --level l3
-      PERFECT21_REDIS_URL=redis://127.0.0.1:6379/0 perfect21 cache stats
+Examples:
+  perfect21 cache stats
+  perfect21 cache stats --format json
+  perfect21 cache warm --limit 500
+  perfect21 cache clear --level l3
+  PERFECT21_REDIS_URL=redis://127.0.0.1:6379/0 perfect21 cache stats
 
-    L3 lives in <home>/cache/l3.sqlite; L2 is used when PERFECT21_REDIS_URL is set.
-    """
+L3 lives in <home>/cache/l3.sqlite; L2 is used when PERFECT21_REDIS_URL is set.
+"""
 
 
-@cache.command("stats")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    subs = subcommands(parser)
+    p = add_command(subs, "stats", stats)
+    p.add_argument("--format", dest="fmt", choices=("text", "json"), default="text",
+                   help="[default: text]")
+    p = add_command(subs, "warm", warm)
+    p.add_argument("--namespace", default="task", help="Cache namespace. [default: task]")
+    p.add_argument("--limit", type=int_range(1, 1_000_000), default=None, metavar="N",
+                   help="How many of the most used keys (default: half of L1). [1<=x<=1000000]")
+    p.add_argument("--format", dest="fmt", choices=("text", "json"), default="text")
+    p = add_command(subs, "clear", clear)
+    p.add_argument("--level", dest="levels", choices=_LEVELS, action="append", default=[],
+                   help="Level to clear (repeatable); all levels by default.")
+    p.add_argument("--format", dest="fmt", choices=("text", "json"), default="text")
+
+
 def stats(fmt: str) -> None:
     """Entries, bytes and cumulative hit counts per level, and prefetch precision.
 
-    \b
     Examples:
       perfect21 cache stats
       perfect21 cache stats --format json | jq .levels.l3
@@ -108,7 +119,6 @@ async def _stats() -> dict[str, Any]:
 
 
 def _print_stats(r: dict[str, Any]) -> None:
-    echo = click.echo
     echo(
         f"cache {'enabled' if r['enabled'] else 'disabled'}; requests {r['requests']}, "
         f"hit ratio {r['hit_ratio']:.1%}, computed {r['computes']}"
@@ -158,19 +168,9 @@ def _size(n: float) -> str:
     return f"{n:.1f} GiB"  # pragma: no cover
 
 
-@cache.command("warm")
-@click.option("--namespace", default="task", show_default=True, help="Cache namespace.")
-@click.option(
-    "--limit",
-    type=click.IntRange(1, 1_000_000),
-    default=None,
-    help="How many of the most used keys (default: half of L1).",
-)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def warm(namespace: str, limit: int | None, fmt: str) -> None:
     """Load L3's most used entries into memory and, with Redis, share them via L2.
 
-    \b
     Examples:
       perfect21 cache warm
       perfect21 cache warm --limit 200 --format json
@@ -192,7 +192,7 @@ def warm(namespace: str, limit: int | None, fmt: str) -> None:
         echo_json(result)
         return
     where = "L1 and L2" if to_l2 else "L1"
-    click.echo(
+    echo(
         f"warmed {loaded} entries of '{namespace}' from L3 into {where} "
         f"in {result['seconds']:.2f} s"
     )
@@ -207,19 +207,9 @@ async def _warm(namespace: str, version: int, limit: int | None) -> tuple[int, b
         return loaded, layered.l2 is not None
 
 
-@cache.command("clear")
-@click.option(
-    "--level",
-    "levels",
-    type=click.Choice(_LEVELS),
-    multiple=True,
-    help="Level to clear (repeatable); all levels by default.",
-)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def clear(levels: tuple[str, ...], fmt: str) -> None:
+def clear(levels: list[str], fmt: str) -> None:
     """Remove cached entries from every level, or only the given ones.
 
-    \b
     Examples:
       perfect21 cache clear
       perfect21 cache clear --level l3
@@ -237,15 +227,15 @@ def clear(levels: tuple[str, ...], fmt: str) -> None:
     for level in chosen:
         name = level.value
         if name not in removed:
-            click.echo(f"{name}: not configured")
+            echo(f"{name}: not configured")
         elif name == "l1":
-            click.echo(
+            echo(
                 "l1: cleared here; other processes told to drop theirs (via Redis)"
                 if "l2_broadcast" in removed
                 else "l1: nothing held by this process"
             )
         else:
-            click.echo(f"{name}: removed {removed[name]} entries")
+            echo(f"{name}: removed {removed[name]} entries")
 
 
 async def _clear(levels: list[Any]) -> dict[str, int]:

@@ -11,50 +11,68 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from perfect21.cli._common import config_from, echo_json, is_tty
-
-__all__ = ["MEMORY_LIMIT", "MemoryLimitType", "alerts", "metrics", "monitor"]
-
+from perfect21.cli._common import (
+    add_command,
+    config_from,
+    doc_text,
+    echo,
+    echo_json,
+    file_path,
+    is_tty,
+    subcommands,
+)
 
 if TYPE_CHECKING:
-    _FloatParam = click.ParamType[float]
-else:  # click < 8.2 has a non-generic ParamType
-    _FloatParam = click.ParamType
+    import argparse
+
+__all__ = ["alerts_check", "configure_alerts", "configure_metrics", "configure_monitor",
+           "metrics", "monitor"]
 
 
-class MemoryLimitType(_FloatParam):
-    """A click type for ``--memory-limit 300MB`` / ``1.5GB`` / ``512M``; the value is MiB."""
-
-    name = "size"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        from perfect21._errors import ValidationError
-        from perfect21.monitor.memory import parse_memory_limit
-
-        try:
-            return parse_memory_limit(str(value))
-        except ValidationError as exc:
-            self.fail(str(exc), param, ctx)
+def configure_monitor(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(monitor.__doc__)
+    parser.add_argument("--once", action="store_true", help="Print one JSON snapshot and exit.")
+    parser.add_argument(
+        "--format", dest="fmt", choices=("live", "json"), default=None,
+        help="live (default on a terminal) or json (one snapshot; default otherwise).",
+    )
+    parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                        help="Refresh seconds. [default: 1.0]")
+    parser.add_argument("--rules", type=Path, default=None, metavar="PATH",
+                        help="Alert rules file.")
+    parser.add_argument("--url", default=None, help="Watch a running process's /metrics instead.")
+    parser.set_defaults(_handler=monitor)
 
 
-MEMORY_LIMIT = MemoryLimitType()
+def configure_metrics(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(metrics.__doc__)
+    parser.set_defaults(_handler=metrics)
 
 
-@click.command()
-@click.option("--once", is_flag=True, help="Print one JSON snapshot and exit.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["live", "json"]), default=None,
-    help="live (default on a terminal) or json (one snapshot; default otherwise).",
-)  # fmt: skip
-@click.option("--interval", type=float, default=1.0, show_default=True, help="Refresh seconds.")
-@click.option("--rules", type=click.Path(path_type=Path), default=None, help="Alert rules file.")
-@click.option("--url", default=None, help="Watch a running process's /metrics instead.")
+ALERTS_DESCRIPTION = """\
+Evaluate alert rules (YAML; the packaged defaults unless --rules or <home>/alerts.yaml).
+
+Examples:
+  perfect21 alerts check
+  perfect21 alerts check --rules my-alerts.yaml --format json
+"""
+
+
+def configure_alerts(parser: argparse.ArgumentParser) -> None:
+    parser.description = ALERTS_DESCRIPTION
+    p = add_command(subcommands(parser), "check", alerts_check)
+    p.add_argument("--rules", type=Path, default=None, metavar="PATH", help="Alert rules file.")
+    p.add_argument("--url", default=None, help="Evaluate a running process's /metrics instead.")
+    p.add_argument("--format", dest="fmt", choices=("text", "json"), default="text")
+    p.add_argument("--run-actions", action="store_true",
+                   help="Also run the actions of firing alerts.")
+    p.add_argument(
+        "--state", dest="state_file", type=file_path, default=None, metavar="FILE",
+        help="Remember pending alerts in this file between checks, so `for:` is honoured "
+        "(for checks run on a schedule, e.g. from cron).",
+    )
+
+
 def monitor(
     once: bool, fmt: str | None, interval: float, rules: Path | None, url: str | None
 ) -> None:
@@ -63,7 +81,6 @@ def monitor(
     Without --url it watches this process; with --url it scrapes a running `perfect21 serve`
     every interval (rates appear from the second scrape on) and evaluates the rules on it.
 
-    \b
     Examples:
       perfect21 monitor                 # live view (Ctrl-C to stop)
       perfect21 monitor --once          # one JSON snapshot, then exit
@@ -137,14 +154,12 @@ def _view(status: dict[str, Any]) -> Any:
     return Group(head, kpis, rules)
 
 
-@click.command()
 def metrics() -> None:
     """Print this process's KPIs in Prometheus text exposition format.
 
     A fresh CLI process has measured little: it prints the memory gauges sampled now plus
     whatever its registry holds. Scrape `perfect21 serve`'s /metrics for a long-running one.
 
-    \b
     Examples:
       perfect21 metrics
       perfect21 metrics | grep perfect21_memory
@@ -153,34 +168,10 @@ def metrics() -> None:
     from perfect21.monitor.metrics import render
 
     MemoryGuard.from_config(config_from()).sample()
-    click.echo(render(), nl=False)
+    echo(render(), nl=False)
 
 
-@click.group()
-def alerts() -> None:
-    """Evaluate alert rules (YAML; the packaged defaults unless --rules or <home>/alerts.yaml).
-
-    \b
-    Examples:
-      perfect21 alerts check
-      perfect21 alerts check --rules my-alerts.yaml --format json
-    """
-
-
-@alerts.command()
-@click.option("--rules", type=click.Path(path_type=Path), default=None, help="Alert rules file.")
-@click.option("--url", default=None, help="Evaluate a running process's /metrics instead.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@click.option("--run-actions", is_flag=True, help="Also run the actions of firing alerts.")
-@click.option(
-    "--state",
-    "state_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Remember pending alerts in this file between checks, so `for:` is honoured "
-    "(for checks run on a schedule, e.g. from cron).",
-)
-def check(
+def alerts_check(
     rules: Path | None, url: str | None, fmt: str, run_actions: bool, state_file: Path | None
 ) -> None:
     """Evaluate the rules now; exit 1 if any alert fires, 2 if they cannot be evaluated.
@@ -193,7 +184,6 @@ def check(
     with --run-actions runs actions only when an alert starts firing, not on every check.
     An invalid rules file exits with status 2 and names the line and the reason.
 
-    \b
     Examples:
       perfect21 alerts check
       perfect21 alerts check --url http://127.0.0.1:8021/metrics
@@ -223,7 +213,7 @@ def check(
         try:
             save_state(state_file, scope, evaluation.state)
         except OSError as exc:  # the evaluation stands; only the next check loses its memory
-            click.echo(f"warning: cannot write alert state {state_file}: {exc}", err=True)
+            echo(f"warning: cannot write alert state {state_file}: {exc}", err=True)
     if run_actions:
         todo = evaluation.firing if state_file is None else evaluation.started
         for result in todo:
@@ -240,13 +230,11 @@ def check(
         )
     else:
         for result in sorted(evaluation.results, key=lambda r: r.status.value != "firing"):
-            click.echo(
+            echo(
                 f"{result.status.value.upper():9} {result.rule.name} "
                 f"[{result.rule.severity.value}] {result.message}"
             )
-        click.echo(f"{len(firing)} firing of {len(evaluation.results)} rules ({mon.rules.source};"
+        echo(f"{len(firing)} firing of {len(evaluation.results)} rules ({mon.rules.source};"
                    f" values from {url or 'this process'})", err=True)  # fmt: skip
     if firing:
-        # Not ctx.exit(1): with standalone_mode=False click returns that code from main()
-        # and _app.run() would drop it.
         raise SystemExit(1)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import click
-
 from perfect21._errors import InputError, NotFoundError
-from perfect21.cli._common import config_from, is_tty, read_text_arg
+from perfect21.cli._common import config_from, doc_text, echo, is_tty, read_text_arg
 
 if TYPE_CHECKING:
+    import argparse
+
     from perfect21.planner import Planner
     from perfect21.planner.models import Plan
 
@@ -33,28 +34,24 @@ def quiet_broken_pipe() -> None:
 
 def _warn_problems(planner: object) -> None:
     for problem in getattr(getattr(planner, "catalog", None), "problems", ()):
-        click.echo(f"warning: skipped agent file {problem}", err=True)
+        echo(f"warning: skipped agent file {problem}", err=True)
 
 
-def agent_options(func: click.decorators.FC) -> click.decorators.FC:
-    """--agents-dir / --no-builtin, shared by plan, agents and run."""
-    func = click.option(
-        "--no-builtin",
-        is_flag=True,
-        help="Use only your agents (.claude/agents, ~/.claude/agents, --agents-dir).",
-    )(func)
-    func = click.option(
-        "--agents-dir",
-        "agents_dirs",
-        multiple=True,
-        type=click.Path(path_type=Path),
+def add_agent_options(parser: argparse.ArgumentParser) -> None:
+    """--agents-dir / --no-builtin, shared by plan and agents."""
+    parser.add_argument(
+        "--agents-dir", dest="agents_dirs", action="append", type=Path, default=[],
+        metavar="PATH",
         help="Extra folder of Claude Code agent files (repeatable; later ones win).",
-    )(func)
-    return func
+    )
+    parser.add_argument(
+        "--no-builtin", action="store_true",
+        help="Use only your agents (.claude/agents, ~/.claude/agents, --agents-dir).",
+    )
 
 
 def make_planner(
-    agents_dirs: tuple[Path, ...], no_builtin: bool, team_size: str | None = None
+    agents_dirs: Sequence[Path], no_builtin: bool, team_size: str | None = None
 ) -> Planner:
     from perfect21.planner import parse_team_size
 
@@ -69,23 +66,31 @@ def make_planner(
     return planner
 
 
-@click.command("plan")
-@click.argument("request", required=False)
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-    help="text (rich on a terminal), json, mermaid flowchart, or a prompt for Claude Code.",
-)
-@click.option("--explain", is_flag=True, help="Show why each agent was chosen or rejected.")
-@click.option(
-    "--batch", type=click.Path(path_type=Path, allow_dash=True),
-    help="JSON Lines file of {\"id\", \"request\"} (or - for stdin); one plan per line out.",
-)
-@click.option(
-    "--team-size", metavar="S-M-C",
-    help="Team size per complexity: 4-6-8 (fixed, like the old system) or 1:3-3:6-5:8.",
-)
-@click.option("--record", is_flag=True, help="Store the plan's decision as a proposed ADR.")
-@agent_options
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(plan.__doc__)
+    parser.add_argument("request", nargs="?", metavar="REQUEST",
+                        help="What to plan; - reads it from stdin.")
+    parser.add_argument(
+        "-f", "--format", dest="fmt", choices=FORMATS, default="text",
+        help="text (rich on a terminal), json, mermaid flowchart, or a prompt for Claude Code."
+        " [default: text]",
+    )
+    parser.add_argument("--explain", action="store_true",
+                        help="Show why each agent was chosen or rejected.")
+    parser.add_argument(
+        "--batch", type=Path, metavar="PATH",
+        help="JSON Lines file of {\"id\", \"request\"} (or - for stdin); one plan per line out.",
+    )
+    parser.add_argument(
+        "--team-size", metavar="S-M-C",
+        help="Team size per complexity: 4-6-8 (fixed, like the old system) or 1:3-3:6-5:8.",
+    )
+    parser.add_argument("--record", action="store_true",
+                        help="Store the plan's decision as a proposed ADR.")
+    add_agent_options(parser)
+    parser.set_defaults(_handler=plan)
+
+
 def plan(
     request: str | None,
     fmt: str,
@@ -93,12 +98,11 @@ def plan(
     batch: Path | None,
     team_size: str | None,
     record: bool,
-    agents_dirs: tuple[Path, ...],
+    agents_dirs: list[Path],
     no_builtin: bool,
 ) -> None:
     """Generate a phased multi-agent workflow for REQUEST (use - to read it from stdin).
 
-    \b
     Examples:
       perfect21 plan "实现用户登录功能，使用JWT认证"
       perfect21 plan "Checkout is slow for users in Japan" --format json
@@ -131,7 +135,7 @@ def plan(
     else:
         from perfect21.planner.render import render
 
-        click.echo(render(result, fmt, explain=explain))
+        echo(render(result, fmt, explain=explain))
     if record:
         _record(result)
 
@@ -140,7 +144,7 @@ def _record(result: Plan) -> None:
     from perfect21.decisions.planner_hook import record_plan
 
     decision_id = record_plan(config_from(), result)
-    click.echo(f"recorded decision {decision_id}", err=True)
+    echo(f"recorded decision {decision_id}", err=True)
 
 
 def _run_batch(planner: Planner, path: Path) -> int:
@@ -165,27 +169,27 @@ def _run_batch(planner: Planner, path: Path) -> int:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 failed += 1
-                click.echo(f"{path}:{number}: invalid UTF-8 at byte {exc.start}", err=True)
+                echo(f"{path}:{number}: invalid UTF-8 at byte {exc.start}", err=True)
                 continue
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
                 failed += 1
-                click.echo(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})",
+                echo(f"{path}:{number}: invalid JSON: {exc.msg} (column {exc.colno})",
                            err=True)
                 continue
             if not isinstance(item, dict) or not isinstance(item.get("request"), str):
                 failed += 1
-                click.echo(f"{path}:{number}: expected an object with a \"request\" string",
+                echo(f"{path}:{number}: expected an object with a \"request\" string",
                            err=True)
                 continue
             try:
                 result = planner.plan(item["request"])
             except InputError as exc:
                 failed += 1
-                click.echo(f"{path}:{number}: {exc}", err=True)
+                echo(f"{path}:{number}: {exc}", err=True)
                 continue
             out.write(to_json(result, indent=None, extra={"input_id": item.get("id")}) + "\n")
     if failed:
-        click.echo(f"{failed} line(s) could not be planned", err=True)
+        echo(f"{failed} line(s) could not be planned", err=True)
     return failed

@@ -10,15 +10,28 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
-
-import click
+from typing import IO, TYPE_CHECKING, Any
 
 from perfect21._config import Config
 from perfect21._errors import ExecutionError, GateFailedError, InputError
-from perfect21.cli._common import config_from, echo_json, read_text_arg
+from perfect21.cli._common import (
+    add_command,
+    config_from,
+    doc_text,
+    echo,
+    echo_json,
+    existing_dir,
+    float_range,
+    int_range,
+    read_text_arg,
+    subcommands,
+)
 
-__all__ = ["RunInterrupted", "run", "runs"]
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["RunInterrupted", "configure_run", "configure_runs", "run", "runs_list",
+           "runs_resume", "runs_show"]
 
 
 class RunInterrupted(ExecutionError):
@@ -173,7 +186,7 @@ def _execute(config: Config, build: Callable[[Any, Any], Any], start: Callable[[
         out = sys.stderr if stream is sys.stdout else sys.stdout
         out.write(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) + "\n")
     else:
-        click.echo(result.summary(), err=True)
+        echo(result.summary(), err=True)
     if result.status is RunStatus.SUCCEEDED:
         return
     if result.status is RunStatus.INTERRUPTED:
@@ -187,70 +200,72 @@ def _execute(config: Config, build: Callable[[Any, Any], Any], start: Callable[[
     raise ExecutionError(f"run {result.run_id} failed: {result.error}; {hint}")
 
 
-def _common_exec_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--workers", "-w", type=click.IntRange(1, 512), default=None,
-                     help="Parallel workers (default: executor_workers setting)."),
-        click.option("--max-concurrency", type=click.IntRange(1, 4096), default=None,
-                     help="Global cap on running tasks."),
-        click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.001), default=None,
-                     help="Per-task timeout in seconds; the whole process group is killed."),
-        click.option("--retries", type=click.IntRange(0, 20), default=None,
-                     help="Retries for failures the runner marks retryable."),
-        click.option("--backoff", "backoff_s", type=click.FloatRange(min=0), default=None,
-                     help="First retry delay in seconds (doubles, with jitter)."),
-        click.option("--max-cost", "max_cost", type=click.FloatRange(min=0), default=None,
-                     help="Stop starting tasks once the reported spend reaches this (USD)."),
-        click.option("--events", type=click.Choice(["jsonl"]), default=None,
-                     help="Stream machine-readable events (to stdout or --events-file)."),
-        click.option("--events-file", type=click.Path(path_type=Path), default=None,
-                     help="Append the event stream to this file instead of stdout."),
-        click.option("--memory-limit", default=None, metavar="SIZE",
-                     help="Memory guard, e.g. 300MB: over it no new task starts (running "
-                          "ones finish) until memory is back under 90% of it."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress display."),
-        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-                     help="Final report format."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _add_exec_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``runs resume``."""
+    add = parser.add_argument
+    add("-w", "--workers", type=int_range(1, 512), default=None, metavar="N",
+        help="Parallel workers (default: executor_workers setting). [1<=x<=512]")
+    add("--max-concurrency", type=int_range(1, 4096), default=None, metavar="N",
+        help="Global cap on running tasks. [1<=x<=4096]")
+    add("--timeout", dest="timeout_s", type=float_range(0.001), default=None, metavar="SECONDS",
+        help="Per-task timeout in seconds; the whole process group is killed. [x>=0.001]")
+    add("--retries", type=int_range(0, 20), default=None, metavar="N",
+        help="Retries for failures the runner marks retryable. [0<=x<=20]")
+    add("--backoff", dest="backoff_s", type=float_range(0), default=None, metavar="SECONDS",
+        help="First retry delay in seconds (doubles, with jitter). [x>=0]")
+    add("--max-cost", dest="max_cost", type=float_range(0), default=None, metavar="USD",
+        help="Stop starting tasks once the reported spend reaches this (USD). [x>=0]")
+    add("--events", choices=("jsonl",), default=None,
+        help="Stream machine-readable events (to stdout or --events-file).")
+    add("--events-file", type=Path, default=None, metavar="PATH",
+        help="Append the event stream to this file instead of stdout.")
+    add("--memory-limit", default=None, metavar="SIZE",
+        help="Memory guard, e.g. 300MB: over it no new task starts (running ones finish) "
+             "until memory is back under 90%% of it.")
+    add("-q", "--quiet", action="store_true", help="No progress display.")
+    add("--format", dest="fmt", choices=("text", "json"), default="text",
+        help="Final report format.")
 
 
-@click.command("run")
-@click.argument("request", required=False)
-@click.option("--plan", "plan_file", type=click.Path(path_type=Path), default=None,
-              help="Run a plan JSON file (from `perfect21 plan --format json`).")
-@click.option("--runner", type=click.Choice(["command", "claude"]), default=None,
-              help="How agents run (default: command if --command is given, else claude).")
-@click.option("--command", "command", default=None,
-              help="Command template: {agent} {prompt_file} {task_id} {run_id} {workdir}.")
-@click.option("--shell", is_flag=True,
-              help="Run the command template (and --gate commands) through /bin/sh.")
-@click.option("--workdir", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              default=None,
-              help="Workspace the agents work in (default: current directory).")
-@click.option("--gate", "gates", multiple=True,
-              help="Gate command after the last stage; repeatable; 'CMD >= 85' sets a "
-                   "minimum percentage (e.g. coverage).")
-@click.option("--continue-on-gate-failure", is_flag=True,
-              help="Record a failing gate but keep going.")
-@click.option("--no-cache", is_flag=True, help="Do not look up or store task results.")
-@click.option("--refresh", is_flag=True, help="Skip cache lookups but store new results.")
-@click.option("--claude-bin", default=None, help="Claude Code executable (default: claude).")
-@click.option("--model", default=None, help="Model for the claude runner.")
-@click.option("--max-turns", type=click.IntRange(1, 1000), default=None,
-              help="Claude Code --max-turns per task.")
-@click.option("--permission-mode", default=None,
-              type=click.Choice(["default", "acceptEdits", "plan", "bypassPermissions"]),
-              help="Claude Code --permission-mode (default: acceptEdits).")
-@click.option("--allowed-tools", default=None,
-              help="Comma-separated tools for Claude Code (default: each agent's tools).")
-@click.option("--dry-run", is_flag=True,
-              help="Check everything and print the command of each task; run nothing.")
-@_common_exec_options
+def configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(run.__doc__)
+    add = parser.add_argument
+    add("request", nargs="?", metavar="REQUEST", help="What to do; - reads it from stdin.")
+    add("--plan", dest="plan_file", type=Path, default=None, metavar="PATH",
+        help="Run a plan JSON file (from `perfect21 plan --format json`).")
+    add("--runner", choices=("command", "claude"), default=None,
+        help="How agents run (default: command if --command is given, else claude).")
+    add("--command", dest="command", default=None, metavar="TEMPLATE",
+        help="Command template: {agent} {prompt_file} {task_id} {run_id} {workdir}.")
+    add("--shell", action="store_true",
+        help="Run the command template (and --gate commands) through /bin/sh.")
+    add("--workdir", type=existing_dir, default=None, metavar="DIRECTORY",
+        help="Workspace the agents work in (default: current directory).")
+    add("--gate", dest="gates", action="append", default=[], metavar="CMD",
+        help="Gate command after the last stage; repeatable; 'CMD >= 85' sets a "
+             "minimum percentage (e.g. coverage).")
+    add("--continue-on-gate-failure", action="store_true",
+        help="Record a failing gate but keep going.")
+    add("--no-cache", action="store_true", help="Do not look up or store task results.")
+    add("--refresh", action="store_true", help="Skip cache lookups but store new results.")
+    add("--claude-bin", default=None, metavar="PATH",
+        help="Claude Code executable (default: claude).")
+    add("--model", default=None, help="Model for the claude runner.")
+    add("--max-turns", type=int_range(1, 1000), default=None, metavar="N",
+        help="Claude Code --max-turns per task. [1<=x<=1000]")
+    add("--permission-mode", default=None,
+        choices=("default", "acceptEdits", "plan", "bypassPermissions"),
+        help="Claude Code --permission-mode (default: acceptEdits).")
+    add("--allowed-tools", default=None, metavar="TOOLS",
+        help="Comma-separated tools for Claude Code (default: each agent's tools).")
+    add("--dry-run", action="store_true",
+        help="Check everything and print the command of each task; run nothing.")
+    _add_exec_options(parser)
+    parser.set_defaults(_handler=run)
+
+
 def run(request: str | None, plan_file: Path | None, runner: str | None, command: str | None,
-        shell: bool, workdir: Path | None, gates: tuple[str, ...],
+        shell: bool, workdir: Path | None, gates: list[str],
         continue_on_gate_failure: bool, no_cache: bool, refresh: bool, claude_bin: str | None,
         model: str | None, max_turns: int | None, permission_mode: str | None,
         allowed_tools: str | None, dry_run: bool, workers: int | None,
@@ -260,7 +275,6 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
         memory_limit: str | None, quiet: bool, fmt: str) -> None:
     """Run a workflow: every agent task as a real process, in parallel, with provenance.
 
-    \b
     Examples:
       perfect21 run "实现用户登录功能，使用JWT认证" --runner claude
       perfect21 run "add rate limiting" --command 'my-agent --role {agent} --brief {prompt_file}'
@@ -312,7 +326,7 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
 
     def start(executor: Any) -> Any:
         if not quiet:
-            click.echo(f"planned {len(plan.tasks)} task(s) in {len(plan.stages)} stage(s)",
+            echo(f"planned {len(plan.tasks)} task(s) in {len(plan.stages)} stage(s)",
                        err=True)
         return executor.run(plan)
 
@@ -329,7 +343,7 @@ def _print_dry_run(plan: Any, runner: Any, gates: list[Any], workdir: Path,
 
     placeholder = Path("<run>/tasks")
     for stage in plan.stages:
-        click.echo(f"stage {stage.name} ({stage.mode.value}"
+        echo(f"stage {stage.name} ({stage.mode.value}"
                    f"{', sync point' if stage.sync_point else ''})")
         for task in stage.tasks:
             spec = agents(task.agent) if agents is not None else None
@@ -343,24 +357,41 @@ def _print_dry_run(plan: Any, runner: Any, gates: list[Any], workdir: Path,
             if isinstance(argv, tuple) and argv and isinstance(argv[0], tuple):
                 argv = argv[0]  # the claude runner also returns its stdin text
             text = shlex.join(argv)
-            click.echo(f"  {task.id} [{task.agent}]"
+            echo(f"  {task.id} [{task.agent}]"
                        + (f" after {', '.join(task.depends_on)}" if task.depends_on else ""))
-            click.echo(f"      {text if len(text) < 300 else text[:299] + '…'}")
+            echo(f"      {text if len(text) < 300 else text[:299] + '…'}")
     for gate in gates:
         threshold = "" if gate.threshold is None else f" (>= {gate.threshold:g}%)"
-        click.echo(f"gate at {gate.stage or 'the end'}: {gate.command}{threshold}")
+        echo(f"gate at {gate.stage or 'the end'}: {gate.command}{threshold}")
 
 
-@click.group("runs")
-def runs() -> None:
-    """List, show and resume runs (stored in .perfect21/runs.db).
+RUNS_DESCRIPTION = """\
+List, show and resume runs (stored in .perfect21/runs.db).
 
-    \b
-    Examples:
-      perfect21 runs list
-      perfect21 runs show r-20250101-120000-ab12cd --format json
-      perfect21 runs resume r-20250101-120000-ab12cd
-    """
+Examples:
+  perfect21 runs list
+  perfect21 runs show r-20250101-120000-ab12cd --format json
+  perfect21 runs resume r-20250101-120000-ab12cd
+"""
+
+
+def configure_runs(parser: argparse.ArgumentParser) -> None:
+    parser.description = RUNS_DESCRIPTION
+    subs = subcommands(parser)
+    p = add_command(subs, "list", runs_list)
+    p.add_argument("--limit", type=int_range(1, 10_000), default=20, metavar="N",
+                   help="[default: 20; 1<=x<=10000]")
+    p.add_argument("--format", dest="fmt", choices=("text", "json"), default="text")
+    p = add_command(subs, "show", runs_show)
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--task", dest="task_id", default=None,
+                   help="Only this task, with full detail.")
+    p.add_argument("--format", dest="fmt", choices=("text", "json"), default="text")
+    p = add_command(subs, "resume", runs_resume)
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--no-cache", action="store_true",
+                   help="Do not look up or store task results.")
+    _add_exec_options(p)
 
 
 def _status(record: Any) -> str:
@@ -380,13 +411,9 @@ def _ts(value: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
 
 
-@runs.command("list")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def runs_list(limit: int, fmt: str) -> None:
     """List recent runs, newest first.
 
-    \b
     Example:
       perfect21 runs list --limit 5
     """
@@ -399,7 +426,7 @@ def runs_list(limit: int, fmt: str) -> None:
         echo_json([{**r.to_dict(with_plan=False), "tasks": len(r.tasks)} for r in records])
         return
     if not records:
-        click.echo("no runs yet (start one with `perfect21 run`)")
+        echo("no runs yet (start one with `perfect21 run`)")
         return
     for r in records:
         counts = r.counts()
@@ -407,19 +434,14 @@ def runs_list(limit: int, fmt: str) -> None:
         request = r.request.replace("\n", " ")
         request = request if len(request) <= 50 else request[:49] + "…"
         status = "orphaned" if _status(r) != r.status.value else r.status.value
-        click.echo(f"{r.id}  {status:11} {done:>7} ok  ${r.cost_usd:<8.4f} "
+        echo(f"{r.id}  {status:11} {done:>7} ok  ${r.cost_usd:<8.4f} "
                    f"{_ts(r.created_at)}  {request}")
 
 
-@runs.command("show")
-@click.argument("run_id")
-@click.option("--task", "task_id", default=None, help="Only this task, with full detail.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def runs_show(run_id: str, task_id: str | None, fmt: str) -> None:
     """Show what exactly happened: per task the argv, pid, exit code, times, output tails,
     files changed, cost and tokens, attempts, cache; and the gates.
 
-    \b
     Examples:
       perfect21 runs show r-20250101-120000-ab12cd
       perfect21 runs show r-20250101-120000-ab12cd --task implement-1 --format json
@@ -442,26 +464,26 @@ def runs_show(run_id: str, task_id: str | None, fmt: str) -> None:
     if fmt == "json":
         echo_json(record.to_dict())
         return
-    click.echo(f"run {record.id}: {_status(record)}")
-    click.echo(f"  request: {record.request}")
-    click.echo(f"  runner:  {record.runner} {json.dumps(dict(record.runner_settings))}")
-    click.echo(f"  workdir: {record.workdir}")
-    click.echo(f"  created: {_ts(record.created_at)}  updated: {_ts(record.updated_at)}  "
+    echo(f"run {record.id}: {_status(record)}")
+    echo(f"  request: {record.request}")
+    echo(f"  runner:  {record.runner} {json.dumps(dict(record.runner_settings))}")
+    echo(f"  workdir: {record.workdir}")
+    echo(f"  created: {_ts(record.created_at)}  updated: {_ts(record.updated_at)}  "
                f"resumes: {record.resumes}  cost: ${record.cost_usd:.4f}")
     if record.error:
-        click.echo(f"  error:   {record.error}")
+        echo(f"  error:   {record.error}")
     stage = None
     for task in record.tasks:
         if task.stage != stage:
             stage = task.stage
-            click.echo(f"stage {stage}")
+            echo(f"stage {stage}")
         _show_task(task, full=False)
     if record.gates:
-        click.echo("gates")
+        echo("gates")
         for gate in record.gates:
             verdict = "passed" if gate.passed else f"FAILED ({gate.reason})"
             value = "" if gate.value is None else f" value {gate.value:g}%"
-            click.echo(f"  {gate.name} [{gate.stage or 'end'}]: {verdict}{value} "
+            echo(f"  {gate.name} [{gate.stage or 'end'}]: {verdict}{value} "
                        f"exit {gate.exit_code} in {gate.duration_s:.2f}s")
 
 
@@ -480,43 +502,39 @@ def _show_task(task: Any, *, full: bool) -> None:
         numbers.append(f"tokens {task.tokens_in}/{task.tokens_out}")
     if task.cache.get("hit"):
         numbers.append(f"cache hit ({task.cache.get('level') or 'cache'})")
-    click.echo(f"  {mark} {task.task_id} [{task.agent}] {task.status.value}  "
+    echo(f"  {mark} {task.task_id} [{task.agent}] {task.status.value}  "
                + "  ".join(numbers))
     if task.argv:
         import shlex
 
         argv = shlex.join(task.argv)
-        click.echo(f"      argv: {argv if full or len(argv) < 160 else argv[:159] + '…'}")
+        echo(f"      argv: {argv if full or len(argv) < 160 else argv[:159] + '…'}")
     if task.error:
-        click.echo(f"      error: {task.error}")
+        echo(f"      error: {task.error}")
     if task.files:
         signs = {"added": "+", "modified": "~", "deleted": "-"}
         shown = ", ".join(f"{signs[f.kind]}{f.path}" for f in task.files[: 50 if full else 8])
         more = "" if full or len(task.files) <= 8 else f" (+{len(task.files) - 8} more)"
-        click.echo(f"      files: {shown}{more}")
+        echo(f"      files: {shown}{more}")
         if task.concurrent_with:
-            click.echo(f"      (ran alongside: {', '.join(task.concurrent_with[:8])})")
+            echo(f"      (ran alongside: {', '.join(task.concurrent_with[:8])})")
     lines = 40 if full else 3
     for label, text in (("stdout", task.stdout_tail), ("stderr", task.stderr_tail)):
         tail_lines = [line for line in text.splitlines() if line.strip()][-lines:]
         if tail_lines:
-            click.echo(f"      {label}: " + "\n              ".join(tail_lines))
+            echo(f"      {label}: " + "\n              ".join(tail_lines))
     if full:
-        click.echo(f"      started {_ts(task.started_at)}  ended {_ts(task.ended_at)}")
-        click.echo(f"      prompt: {task.prompt_path}")
-        click.echo(f"      full output: {task.stdout_path}  {task.stderr_path}")
+        echo(f"      started {_ts(task.started_at)}  ended {_ts(task.ended_at)}")
+        echo(f"      prompt: {task.prompt_path}")
+        echo(f"      full output: {task.stdout_path}  {task.stderr_path}")
         for attempt in task.attempts:
-            click.echo(f"      attempt {attempt.number}: exit {attempt.exit_code} pid "
+            echo(f"      attempt {attempt.number}: exit {attempt.exit_code} pid "
                        f"{attempt.pid} {attempt.ended_at - attempt.started_at:.2f}s "
                        f"{attempt.error}")
         if task.extra:
-            click.echo(f"      runner: {json.dumps(dict(task.extra), ensure_ascii=False)}")
+            echo(f"      runner: {json.dumps(dict(task.extra), ensure_ascii=False)}")
 
 
-@runs.command("resume")
-@click.argument("run_id")
-@click.option("--no-cache", is_flag=True, help="Do not look up or store task results.")
-@_common_exec_options
 def runs_resume(run_id: str, no_cache: bool, workers: int | None,
                 max_concurrency: int | None, timeout_s: float | None, retries: int | None,
                 backoff_s: float | None, max_cost: float | None, events: str | None,
@@ -527,7 +545,6 @@ def runs_resume(run_id: str, no_cache: bool, workers: int | None,
     Works after Ctrl-C, after --max-cost stopped a run (raise it with --max-cost) and after
     the executor was killed (its orphaned process groups are killed first).
 
-    \b
     Examples:
       perfect21 runs resume r-20250101-120000-ab12cd
       perfect21 runs resume r-20250101-120000-ab12cd --max-cost 10 --workers 8

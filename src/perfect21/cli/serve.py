@@ -3,32 +3,38 @@
 from __future__ import annotations
 
 import socket
-
-import click
+from typing import TYPE_CHECKING
 
 from perfect21._errors import ConfigError
 from perfect21.api.security import is_loopback
-from perfect21.cli._common import config_from
+from perfect21.cli._common import config_from, doc_text, echo, int_range
 
-__all__ = ["is_loopback", "serve"]
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["configure", "is_loopback", "serve"]
 
 
-@click.command("serve")
-@click.option("--host", default=None,
-              help="Address to bind (default 127.0.0.1). Any non-loopback address needs "
-                   "PERFECT21_API_TOKEN.")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Port (default 8021).")
-@click.option("--runner-profile", "runner_profiles", multiple=True, metavar="NAME=TEMPLATE",
-              help="A command runner profile that POST /v1/runs may use by NAME "
-                   "(repeatable; [runners.NAME] tables of perfect21.toml also count).")
-@click.option("--log-level", type=click.Choice(["critical", "error", "warning", "info"]),
-              default="warning", show_default=True, help="Server log level.")
-def serve(host: str | None, port: int | None, runner_profiles: tuple[str, ...],
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = doc_text(serve.__doc__)
+    parser.add_argument("--host", default=None,
+                        help="Address to bind (default 127.0.0.1). Any non-loopback address "
+                             "needs PERFECT21_API_TOKEN.")
+    parser.add_argument("--port", type=int_range(1, 65535), default=None, metavar="PORT",
+                        help="Port (default 8021). [1<=x<=65535]")
+    parser.add_argument("--runner-profile", dest="runner_profiles", action="append", default=[],
+                        metavar="NAME=TEMPLATE",
+                        help="A command runner profile that POST /v1/runs may use by NAME "
+                             "(repeatable; [runners.NAME] tables of perfect21.toml also count).")
+    parser.add_argument("--log-level", choices=("critical", "error", "warning", "info"),
+                        default="warning", help="Server log level. [default: warning]")
+    parser.set_defaults(_handler=serve)
+
+
+def serve(host: str | None, port: int | None, runner_profiles: list[str],
           log_level: str) -> None:
     """Serve the HTTP API (/v1), the live dashboard (/) and /metrics in one process.
 
-    \b
     Examples:
       perfect21 serve
       perfect21 serve --port 9000 --runner-profile local='python3 agent.py {agent} {prompt_file}'
@@ -57,7 +63,7 @@ def serve(host: str | None, port: int | None, runner_profiles: tuple[str, ...],
     app = create_app(config, runner_profiles=profiles)
     shown = f"[{config.api_host}]" if ":" in config.api_host else config.api_host
     names = ", ".join(sorted(profiles)) or "none"
-    click.echo(f"perfect21 serving http://{shown}:{config.api_port}/  (dashboard /, API /v1, "
+    echo(f"perfect21 serving http://{shown}:{config.api_port}/  (dashboard /, API /v1, "
                f"docs /docs; runner profiles: {names}; "
                f"auth: {'bearer token' if config.api_token else 'off'})")
     server = uvicorn.Server(uvicorn.Config(
