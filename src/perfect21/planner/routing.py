@@ -72,13 +72,13 @@ class Scores:
 def score_agents(index: CompiledIndex, scan: Scan) -> Scores:
     rule, evidence = index.rule_scores(scan)
     bm25 = index.bm25_scores(scan)
-    total = dict(rule)
-    for idx, value in bm25.items():
-        total[idx] = total.get(idx, 0.0) + BM25_WEIGHT * value
-    # (-score, index) pairs sort in C without a key function: best first, ties by name.
-    pairs = [(-value, idx) for idx, value in total.items()]
-    pairs.sort()
-    order = [idx for _value, idx in pairs]
+    # rule score + weighted relevance; agents with relevance only come after the rule ones
+    get = rule.get
+    total = rule | {idx: get(idx, 0.0) + BM25_WEIGHT * value for idx, value in bm25.items()}
+    # Best first, ties by index (= by name): sort the indices, then stably by score. Both
+    # sorts run in C (no key function in Python, no (score, index) pairs to build).
+    order = sorted(total)
+    order.sort(key=total.__getitem__, reverse=True)
     top = total[order[0]] if order else 0.0
     return Scores(total, rule, bm25, evidence, order, max(MIN_SCORE, RELATIVE_FLOOR * top))
 
