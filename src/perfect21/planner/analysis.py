@@ -19,6 +19,7 @@ import functools
 import math
 import re
 from collections.abc import Iterable
+from operator import itemgetter
 
 from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
 from perfect21.planner.index import Scan
@@ -101,7 +102,7 @@ _LOC = {Complexity.SIMPLE: 60, Complexity.MEDIUM: 400, Complexity.COMPLEX: 2500}
 _MODULES = {Complexity.SIMPLE: 1, Complexity.MEDIUM: 3, Complexity.COMPLEX: 6}
 _SIGNALS = ("scope", "planning", "small", "diagnosis", "conjunction", "construction",
             "error_report", "change", "fix", "migration", "performance")
-_SIGNAL_TAGS = tuple((signal, f"signal:{signal}") for signal in _SIGNALS)
+_SIGNAL_SET = frozenset(_SIGNALS)
 
 
 def _number(text: str) -> float:
@@ -135,10 +136,16 @@ def _scale_mentions(text: str) -> list[str]:
     return found
 
 
+# Matched keys by tag, split by the tag's kind: {domain name: keys}, {stack name: keys},
+# {signal name: keys}, each in the order the request first mentions them.
+TagGroups = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
+_NO_SIGNALS = dict.fromkeys(_SIGNALS, 0.0)
+
+
 def features(
     text: str, scan: Scan, tags: Iterable[tuple[str, str]], *, agent_breadth: int
-) -> tuple[dict[str, float], dict[str, list[str]], list[str]]:
-    """(feature vector, tag buckets {domain:/stack:/signal:}, scale mentions)."""
+) -> tuple[dict[str, float], TagGroups, list[str]]:
+    """(feature vector, matched keys by domain / stack / signal, scale mentions)."""
     buckets: dict[str, list[str]] = {}
     for tag, key in tags:
         found = buckets.get(tag)
@@ -146,6 +153,15 @@ def features(
             buckets[tag] = [key]
         elif key not in found:
             found.append(key)
+    domains: dict[str, list[str]] = {}
+    stack: dict[str, list[str]] = {}
+    signals: dict[str, list[str]] = {}
+    groups = {"domain": domains, "stack": stack, "signal": signals}
+    for tag, keys in buckets.items():
+        kind, _colon, name = tag.partition(":")
+        group = groups.get(kind)
+        if group is not None:
+            group[name] = keys
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
     scale = _scale_mentions(text)
     vector = {
@@ -161,16 +177,30 @@ def features(
         "spec_list": 1.0 if _spec_list(text) else 0.0,
         "identifiers": min(_count(text, _IDENT_MARKS), 4) / 2,
     }
-    for signal, tag in _SIGNAL_TAGS:
-        keys = buckets.get(tag)
-        # distinct words of the request: a Chinese word and its English translations
-        # ("迁移", "迁移→migration") are one piece of evidence, as the English word alone is
-        vector[signal] = float(min(len({k.partition("→")[0] for k in keys}), 3)) if keys else 0.0
-    return vector, buckets, scale
+    # one entry per signal, in _SIGNALS order (a template copy; only the signals the request
+    # has are filled in)
+    counts = _NO_SIGNALS.copy()
+    for signal, keys in signals.items():
+        if signal in counts:
+            # distinct words of the request: a Chinese word and its English translations
+            # ("迁移", "迁移→migration") are one piece of evidence, as the English word alone is
+            counts[signal] = float(min(len({k.partition("→")[0] for k in keys}), 3))
+    vector.update(counts)
+    return vector, (domains, stack, signals), scale
+
+
+def _contributions(vector: dict[str, float]) -> list[tuple[float, str, float]]:
+    """(-|w·x|, name, w·x) of every feature that adds to the score, in vector order."""
+    return [
+        (-abs(weight), name, weight)
+        for name, value in vector.items()
+        if value and (weight := WEIGHTS.get(name, 0.0) * value)
+    ]
 
 
 def complexity_score(vector: dict[str, float]) -> float:
-    return sum(WEIGHTS.get(name, 0.0) * value for name, value in vector.items())
+    # Terms that are zero leave a float sum unchanged: the same sum, in the same order.
+    return sum([weight for _magnitude, _name, weight in _contributions(vector)], 0.0)
 
 
 _BANDS = f"(simple < {THRESHOLDS[0]:+.2f} <= medium < {THRESHOLDS[1]:+.2f} <= complex)"
@@ -180,34 +210,27 @@ def analyse(
     text: str, scan: Scan, tags: Iterable[tuple[str, str]], *, agent_breadth: int
 ) -> Analysis:
     """Analyse ``text``; ``agent_breadth`` = how many distinct roles the routing found."""
-    vector, buckets, scale = features(text, scan, tags, agent_breadth=agent_breadth)
-    score = complexity_score(vector)
+    vector, (domains, stack, signals), scale = features(
+        text, scan, tags, agent_breadth=agent_breadth
+    )
+    contributions = _contributions(vector)
+    # the sum of complexity_score(vector), without computing the terms twice
+    score = sum(map(itemgetter(2), contributions), 0.0)
     if score >= THRESHOLDS[1]:
         complexity = Complexity.COMPLEX
     elif score < THRESHOLDS[0]:
         complexity = Complexity.SIMPLE
     else:
         complexity = Complexity.MEDIUM
-    contributions = sorted([
-        (-abs(weight), name, weight)
-        for name, value in vector.items()
-        if value and (weight := WEIGHTS.get(name, 0.0) * value)
-    ])
+    contributions.sort()
     reasons = [f"complexity {complexity.value}: score {score:+.2f} {_BANDS}"]
     for _magnitude, name, weight in contributions[:4]:
         detail = ""
-        if name in _SIGNALS:
-            detail = ": " + ", ".join(buckets.get(f"signal:{name}", [])[:4])
+        if name in _SIGNAL_SET:
+            detail = ": " + ", ".join(signals.get(name, [])[:4])
         elif name == "scale":
             detail = ": " + ", ".join(scale[:3])
         reasons.append(f"{weight:+.2f} from {name}{detail}")
-    domains: dict[str, list[str]] = {}
-    stack: dict[str, list[str]] = {}
-    for tag, keys in buckets.items():
-        if tag.startswith("domain:"):
-            domains[tag[7:]] = keys
-        elif tag.startswith("stack:"):
-            stack[tag[6:]] = keys
     for label, bucket in (("domains", domains), ("stack", stack)):
         if bucket:
             reasons.append(
