@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from operator import itemgetter
 from pathlib import Path
 from threading import Lock
 
@@ -52,6 +53,8 @@ __all__ = [
     "Task",
     "parse_team_size",
 ]
+
+_BUILD_TAGS = frozenset(("signal:construction", "signal:change"))
 
 DEFAULT_BOUNDS: TeamBounds = {
     Complexity.SIMPLE: (1, 3),
@@ -167,7 +170,8 @@ class Planner:
             analysis = _with_reason(
                 analysis, f"analysed the first {MAX_TEXT_CHARS:,} of {len(normalized):,} chars"
             )
-        builds = any(tag in ("signal:construction", "signal:change") for tag, _key in tags)
+        # does any tag say the request asks to build or change something? (tested in C)
+        builds = not _BUILD_TAGS.isdisjoint(map(itemgetter(0), tags))
         choices, rejected = choose_team(
             catalog.agents, scores, analysis.complexity, self._bounds, builds=builds
         )
