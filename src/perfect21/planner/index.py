@@ -383,13 +383,15 @@ class CompiledIndex:
         out: list[tuple[str, str]] = []
         table = self.table
         for key in scan.hits:
-            for tag in table[key][2]:
+            _postings, translations, tags = table[key]
+            for tag in tags:
                 out.append((tag, key))
-            for translated in table[key][1]:
+            for translated in translations:
                 entry = table.get(translated)
-                if entry is not None:
+                if entry is not None and entry[2]:
+                    label = f"{key}→{translated}"
                     for tag in entry[2]:
-                        out.append((tag, f"{key}→{translated}"))
+                        out.append((tag, label))
         return out
 
     # -- persistence ----------------------------------------------------------------------
