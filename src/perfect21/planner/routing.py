@@ -125,12 +125,12 @@ def choose_team(
             break
         if rule.get(i, 0.0) > 0 or total[i] >= MIN_SCORE_DESCRIPTION_ONLY:
             chosen.append(i)
-    for i in order:
-        if len(chosen) >= low:
+    for i in order:  # best first: past the relaxed floor, no later agent qualifies either
+        if len(chosen) >= low or total[i] < fill_floor:
             break
         # Filling up to the minimum team size needs keyword evidence, not just word overlap
         # with a description: the team is never padded with agents the request did not ask for.
-        if i not in chosen and total[i] >= fill_floor and rule.get(i, 0.0) > 0:
+        if i not in chosen and rule.get(i, 0.0) > 0:
             chosen.append(i)
     extra: dict[int, str] = {}
     if not chosen:
@@ -141,9 +141,8 @@ def choose_team(
         if agents:
             chosen.append(fallback)
             extra[fallback] = "no agent matched the request strongly; generalist fallback"
-    if builds and chosen and len(chosen) < high and not any(
-        agents[i].stage == "implement" for i in chosen
-    ):
+    stages = [agents[i].stage for i in chosen]  # kept in step with ``chosen``
+    if builds and chosen and len(chosen) < high and "implement" not in stages:
         builders = [i for i in order if agents[i].stage == "implement" and i not in chosen
                     and rule.get(i, 0.0) > 0]
         if not builders:
@@ -153,13 +152,14 @@ def choose_team(
         if builders:
             pick = builders[0]
             chosen.append(pick)
+            stages.append(agents[pick].stage)
             extra[pick] = "the request asks to build something and no implementation agent " \
                 "matched: adds one"
     if (
         complexity is not Complexity.SIMPLE
         and len(chosen) < high
-        and any(agents[i].stage == "implement" for i in chosen)
-        and not any(agents[i].stage == "verify" for i in chosen)
+        and "implement" in stages
+        and "verify" not in stages
     ):
         verify = [i for i in order if agents[i].stage == "verify" and i not in chosen]
         if not verify:
