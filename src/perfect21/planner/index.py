@@ -337,9 +337,10 @@ class CompiledIndex:
                 for n in candidates:
                     if j + n <= size:
                         key = run[j : j + n]
-                        if key in table:
+                        entry = table.get(key)
+                        if entry is not None:
                             hits[key] = None
-                            for translated in table[key][1]:
+                            for translated in entry[1]:
                                 for t in translated.split():
                                     query[t] = None
                             step = n
