@@ -95,7 +95,11 @@ def _spec_list(text: str) -> bool:
 
 def _count(text: str, marks: tuple[str, ...]) -> int:
     # Most marks do not occur, and ``in`` costs a fraction of a str.count call.
-    return sum([text.count(mark) for mark in marks if mark in text])
+    count = 0
+    for mark in marks:
+        if mark in text:
+            count += text.count(mark)
+    return count
 
 
 _LOC = {Complexity.SIMPLE: 60, Complexity.MEDIUM: 400, Complexity.COMPLEX: 2500}
