@@ -17,6 +17,7 @@ from perfect21.planner.models import (
     Rejection,
     Stage,
     StageMode,
+    Task,
     new_plan,
     new_stage,
     new_task,
@@ -85,14 +86,21 @@ def build_plan(
     catalog_version: str,
     options: str = "",
 ) -> Plan:
+    # Plain loops throughout: in Python 3.11 every comprehension builds a function object,
+    # which costs more than the few items here (a team has one to eight agents).
     by_stage: dict[str, list[AgentSpec]] = {}
-    for spec, _choice in team:
+    choices: list[AgentChoice] = []
+    for spec, choice in team:
+        choices.append(choice)
         members = by_stage.get(spec.stage)
         if members is None:
             by_stage[spec.stage] = [spec]
         else:
             members.append(spec)
-    used = [s for s in STAGE_ORDER if s in by_stage]
+    used: list[str] = []
+    for stage in STAGE_ORDER:
+        if stage in by_stage:
+            used.append(stage)
     task_hours = _TASK_HOURS[analysis.complexity]
     head = f"Request: {request}\n"
     stages: list[Stage] = []
@@ -102,19 +110,24 @@ def build_plan(
     before = ""
     for name in used:
         specs = by_stage[name]
-        names = tuple([a.name for a in specs])
+        agents: list[str] = []
+        for spec in specs:
+            agents.append(spec.name)
+        names = tuple(agents)
         each = task_hours[name]
-        tasks = tuple([
-            new_task(
-                f"{name}.{spec.name}",
-                spec.name,
-                name,
-                _brief(head, spec, name, [n for n in names if n != spec.name], before),
-                depends_on,
-                each,
+        tasks: list[Task] = []
+        ids: list[str] = []
+        for spec in specs:
+            peers = []
+            for other in names:
+                if other != spec.name:
+                    peers.append(other)
+            task_id = f"{name}.{spec.name}"
+            ids.append(task_id)
+            tasks.append(
+                new_task(task_id, spec.name, name, _brief(head, spec, name, peers, before),
+                         depends_on, each)
             )
-            for spec in specs
-        ])
         hours += [each] * len(tasks)
         stages.append(
             new_stage(
@@ -122,19 +135,19 @@ def build_plan(
                 STAGE_GOALS[name],
                 StageMode.PARALLEL if len(specs) > 1 else StageMode.SEQUENTIAL,
                 names,
-                tasks,
+                tuple(tasks),
                 name != used[-1],  # the last stage has no sync point
                 _GATES.get(name),
             )
         )
-        depends_on = tuple([t.id for t in tasks])
+        depends_on = tuple(ids)
         before = ", ".join(names)
     return new_plan(
         plan_id(normalized, catalog_version, options),
         request,
         catalog_version,
         analysis,
-        tuple([choice for _spec, choice in team]),
+        tuple(choices),
         tuple(stages),
         round(sum(hours), 2),
         tuple(rejected),
