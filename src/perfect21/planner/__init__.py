@@ -176,7 +176,9 @@ class Planner:
             catalog.agents, scores, analysis.complexity, self._bounds, builds=builds
         )
         agents, position = catalog.agents, index.position
-        team = [(agents[position[c.name]], c) for c in choices]
+        team = []
+        for choice in choices:  # a loop: cheaper than a comprehension for a few agents
+            team.append((agents[position[choice.name]], choice))
         return build_plan(
             request=normalized,
             normalized=normalized,

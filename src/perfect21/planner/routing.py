@@ -141,7 +141,9 @@ def choose_team(
         if agents:
             chosen.append(fallback)
             extra[fallback] = "no agent matched the request strongly; generalist fallback"
-    stages = [agents[i].stage for i in chosen]  # kept in step with ``chosen``
+    stages: list[str] = []  # kept in step with ``chosen``
+    for i in chosen:
+        stages.append(agents[i].stage)
     if builds and chosen and len(chosen) < high and "implement" not in stages:
         builders = [i for i in order if agents[i].stage == "implement" and i not in chosen
                     and rule.get(i, 0.0) > 0]
@@ -171,10 +173,12 @@ def choose_team(
             pick = candidates[0]
             chosen.append(pick)
             extra[pick] = f"{complexity.value} change without a verify-stage agent: adds one"
-    choices = tuple([
-        new_choice(agents[i].name, round(total.get(i, 0.0), 4), _reasons(scores, i, extra.get(i)))
-        for i in chosen
-    ])
+    # Plain loops (here and above): in Python 3.11 a comprehension builds a function object,
+    # which costs more than the few agents of a team.
+    choices: list[AgentChoice] = []
+    for i in chosen:
+        choices.append(new_choice(agents[i].name, round(total.get(i, 0.0), 4),
+                                  _reasons(scores, i, extra.get(i))))
     rejected: list[Rejection] = []
     # Reason texts are built once per plan, not per rejected agent (the score is its own field).
     limit_reason = f"team size limit {high} for {complexity.value} work"
@@ -190,4 +194,4 @@ def choose_team(
         else:
             why = floor_reason
         rejected.append(new_rejection(agents[i].name, round(value, 4), why))
-    return choices, tuple(rejected)
+    return tuple(choices), tuple(rejected)
