@@ -441,10 +441,13 @@ def _longest_phrase(
     for key in candidates:
         words = key.split(" ")
         end = start + len(words)
+        if end > len(info):
+            continue
         # the first two words are known to match; compare the rest (phrases of 3-4 words)
-        if end <= len(info) and all(
-            info[k][0] == words[k - start] for k in range(start + 2, end)
-        ):
+        for k in range(start + 2, end):
+            if info[k][0] != words[k - start]:
+                break
+        else:
             return words
     return None
 

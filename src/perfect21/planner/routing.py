@@ -163,11 +163,18 @@ def choose_team(
         and "implement" in stages
         and "verify" not in stages
     ):
-        verify = [i for i in order if agents[i].stage == "verify" and i not in chosen]
+        verify: list[int] = []
+        for i in order:
+            if agents[i].stage == "verify" and i not in chosen:
+                verify.append(i)
         if not verify:
             verify = [i for i, a in enumerate(agents) if a.name in VERIFY_COMPLEMENT]
             verify.sort(key=lambda i: VERIFY_COMPLEMENT.index(agents[i].name))
-        preferred = [i for n in VERIFY_COMPLEMENT for i in verify if agents[i].name == n]
+        preferred: list[int] = []
+        for n in VERIFY_COMPLEMENT:
+            for i in verify:
+                if agents[i].name == n:
+                    preferred.append(i)
         candidates = preferred or verify
         if candidates:
             pick = candidates[0]
