@@ -66,16 +66,6 @@ def plan_id(normalized_request: str, catalog_version: str, options: str = "") ->
 _STAGE_LINES = {stage: f"Stage: {stage} — {goal}." for stage, goal in STAGE_GOALS.items()}
 
 
-def _brief(head: str, agent: AgentSpec, stage: str, peers: Sequence[str], before: str) -> str:
-    """A task's brief; ``head`` is the request line shared by every task of the plan."""
-    brief = f"{head}Your role: {agent.name} — {agent.description}\n{_STAGE_LINES[stage]}"
-    if peers:
-        brief += f"\nWorking in parallel with: {', '.join(peers)}."
-    if before:
-        brief += f"\nBuilds on the results of: {before}."
-    return brief
-
-
 def build_plan(
     *,
     request: str,
@@ -115,6 +105,8 @@ def build_plan(
             agents.append(spec.name)
         names = tuple(agents)
         each = task_hours[name]
+        stage_line = _STAGE_LINES[name]
+        after = f"\nBuilds on the results of: {before}." if before else ""
         tasks: list[Task] = []
         ids: list[str] = []
         for spec in specs:
@@ -122,12 +114,14 @@ def build_plan(
             for other in names:
                 if other != spec.name:
                     peers.append(other)
+            # the task's brief (``head`` is the request line shared by every task)
+            brief = f"{head}Your role: {spec.name} — {spec.description}\n{stage_line}"
+            if peers:
+                brief += f"\nWorking in parallel with: {', '.join(peers)}."
+            brief += after
             task_id = f"{name}.{spec.name}"
             ids.append(task_id)
-            tasks.append(
-                new_task(task_id, spec.name, name, _brief(head, spec, name, peers, before),
-                         depends_on, each)
-            )
+            tasks.append(new_task(task_id, spec.name, name, brief, depends_on, each))
         hours += [each] * len(tasks)
         stages.append(
             new_stage(
