@@ -243,6 +243,25 @@ def test_unknown_format_lists_valid_values(run_cli: RunCli) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("decisions", "list", "--limit", "0"), "0 is not in the range 1<=x<=10000"),
+        (("decisions", "list", "--limit", "ten"), "'ten' is not a valid integer"),
+        (("run", "x", "--timeout", "nan"), "'nan' is not a finite number"),
+        (("run", "x", "--max-cost", "inf"), "'inf' is not a finite number"),
+        (("run", "x", "--backoff", "-1"), "-1 is not in the range x>=0"),
+    ],
+)
+def test_numeric_options_reject_bad_values(
+    run_cli: RunCli, args: tuple[str, ...], message: str
+) -> None:
+    """Out-of-range, malformed and non-finite numbers are usage errors naming the option."""
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_one_megabyte_request_is_planned_with_capped_analysis(run_cli: RunCli) -> None:
     """A 1 MB request via stdin gives a plan; the analysis says how much of it was read."""
     text = ("Migrate the billing service from MySQL to PostgreSQL without downtime. " * 15_000)

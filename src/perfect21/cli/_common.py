@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 from perfect21._config import Config, load_config
 
@@ -220,31 +221,29 @@ def _range_text(lo: float | None, hi: float | None) -> str:
     return f"{lo}<=x<={hi}"
 
 
+_N = TypeVar("_N", int, float)
+
+
 def int_range(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
     """An integer within ``lo``..``hi`` (inclusive)."""
-
-    def convert(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a valid integer") from None
-        if (lo is not None and number < lo) or (hi is not None and number > hi):
-            raise argparse.ArgumentTypeError(
-                f"{number} is not in the range {_range_text(lo, hi)}"
-            )
-        return number
-
-    return convert
+    return _in_range(int, "integer", lo, hi)
 
 
 def float_range(lo: float | None = None, hi: float | None = None) -> Callable[[str], float]:
     """A finite float within ``lo``..``hi`` (inclusive)."""
+    return _in_range(float, "float", lo, hi)
 
-    def convert(value: str) -> float:
+
+def _in_range(
+    parse: Callable[[str], _N], kind: str, lo: float | None, hi: float | None
+) -> Callable[[str], _N]:
+    def convert(value: str) -> _N:
         try:
-            number = float(value)
+            number = parse(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a valid float") from None
+            raise argparse.ArgumentTypeError(f"{value!r} is not a valid {kind}") from None
+        if not math.isfinite(number):
+            raise argparse.ArgumentTypeError(f"{value!r} is not a finite number")
         if (lo is not None and number < lo) or (hi is not None and number > hi):
             raise argparse.ArgumentTypeError(
                 f"{value} is not in the range {_range_text(lo, hi)}"
