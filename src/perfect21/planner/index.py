@@ -34,7 +34,7 @@ __all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "compile_i
 FORMAT_VERSION = "p21-index-9"
 # Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
 # not what it plans: invalidates disk caches, keeps plan ids.
-CACHE_LAYOUT = "3"  # 3: tuples instead of lists
+CACHE_LAYOUT = "4"  # 3: tuples instead of lists; 4: translations resolved per key
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -265,7 +265,11 @@ class CompiledIndex:
     ) -> None:
         self.names = names
         self.position = position
-        # key -> [agent postings [[idx, weight], ...], translations [key, ...], tags [str, ...]]
+        # key -> (agent postings ((idx, weight), ...), the words of its translations (str, ...),
+        #         the postings of its translations ((idx, weight × _TRANSLATION_FACTOR,
+        #         translated key, "key→translated"), ...), tag pairs ((tag, key or
+        #         "key→translated"), ...)): what the scan, rule_scores and tags read per hit,
+        #         resolved once when the catalog is compiled (see _resolve)
         self.table = table
         self.max_ngram = max_ngram
         # 2-char prefix -> lengths of CJK keys, longest first
@@ -340,9 +344,8 @@ class CompiledIndex:
                         entry = table.get(key)
                         if entry is not None:
                             hits[key] = None
-                            for translated in entry[1]:
-                                for t in translated.split():
-                                    query[t] = None
+                            for t in entry[1]:  # the words of its translations
+                                query[t] = None
                             step = n
                             break
                 j += step
@@ -354,20 +357,17 @@ class CompiledIndex:
         evidence: dict[int, list[str]] = {}
         table = self.table
         for key in scan.hits:
-            postings, translations, _tags = table[key]
-            for idx, weight in postings:
+            entry = table[key]
+            for idx, weight in entry[0]:
                 scores[idx] = scores.get(idx, 0.0) + weight
                 evidence.setdefault(idx, []).append(key)
-            for translated in translations:
-                entry = table.get(translated)
-                if entry is None:
+            # the postings of its translations, weighted and labelled at compile time
+            for idx, weight, translated, label in entry[2]:
+                seen = evidence.setdefault(idx, [])
+                if translated in seen:
                     continue
-                for idx, weight in entry[0]:
-                    seen = evidence.setdefault(idx, [])
-                    if translated in seen:
-                        continue
-                    scores[idx] = scores.get(idx, 0.0) + weight * _TRANSLATION_FACTOR
-                    seen.append(f"{key}→{translated}")
+                scores[idx] = scores.get(idx, 0.0) + weight
+                seen.append(label)
         return scores, evidence
 
     def bm25_scores(self, scan: Scan) -> dict[int, float]:
@@ -384,15 +384,9 @@ class CompiledIndex:
         out: list[tuple[str, str]] = []
         table = self.table
         for key in scan.hits:
-            _postings, translations, tags = table[key]
-            for tag in tags:
-                out.append((tag, key))
-            for translated in translations:
-                entry = table.get(translated)
-                if entry is not None and entry[2]:
-                    label = f"{key}→{translated}"
-                    for tag in entry[2]:
-                        out.append((tag, label))
+            pairs = table[key][3]  # its own tags, then its translations', compiled
+            if pairs:
+                out += pairs
         return out
 
     # -- persistence ----------------------------------------------------------------------
@@ -537,6 +531,7 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
             if key:
                 _add_tag(entry(key), f"signal:{signal}")
 
+    resolved = _resolve(table)
     max_ngram = max((k.count(" ") + 1 for k in table if not CJK_RUN.fullmatch(k)), default=1)
     max_ngram = min(max_ngram, 4)
     cjk_lengths: dict[str, list[int]] = {}
@@ -546,12 +541,39 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
     return CompiledIndex(
         names=names,
         position={n: i for i, n in enumerate(names)},
-        table=table,
+        table=resolved,
         max_ngram=max_ngram,
         cjk_lengths={p: sorted(set(v), reverse=True) for p, v in sorted(cjk_lengths.items())},
         bm25=_bm25(agents, n_agents),
         phrases=_phrases(table, max_ngram),
     )
+
+
+def _resolve(table: Mapping[str, list[Any]]) -> dict[str, tuple[Any, ...]]:
+    """The table as the planner reads it (see ``CompiledIndex.table``): each key's
+    translations resolved to their words, postings and tags once, not per plan."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for key, (postings, translations, tags) in table.items():
+        words: list[str] = []
+        translated_postings: list[tuple[int, float, str, str]] = []
+        pairs: list[tuple[str, str]] = [(tag, key) for tag in tags]
+        for translated in translations:
+            words += translated.split()
+            entry = table.get(translated)
+            if entry is None:
+                continue
+            label = f"{key}→{translated}"
+            for idx, weight in entry[0]:
+                translated_postings.append((idx, weight * _TRANSLATION_FACTOR, translated, label))
+            for tag in entry[2]:
+                pairs.append((tag, label))
+        out[key] = (
+            tuple([(idx, weight) for idx, weight in postings]),
+            tuple(dict.fromkeys(words)),  # in order, each once (as the scan adds them)
+            tuple(translated_postings),
+            tuple(pairs),
+        )
+    return out
 
 
 def _phrases(table: Mapping[str, Any], max_ngram: int) -> dict[str, dict[str, list[str]]]:
