@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
-from operator import itemgetter
 from pathlib import Path
 from threading import Lock
 
@@ -53,8 +52,6 @@ __all__ = [
     "Task",
     "parse_team_size",
 ]
-
-_BUILD_TAGS = frozenset(("signal:construction", "signal:change"))
 
 DEFAULT_BOUNDS: TeamBounds = {
     Complexity.SIMPLE: (1, 3),
@@ -164,14 +161,15 @@ class Planner:
         text = normalized[:MAX_TEXT_CHARS]
         scan = index.scan(text)
         scores = score_agents(index, scan)
-        tags = index.tags(scan)
-        analysis = analyse(text, scan, tags, agent_breadth=scores.breadth())
+        groups = index.tag_groups(scan)
+        analysis = analyse(text, scan, groups, agent_breadth=scores.breadth())
         if len(normalized) > MAX_TEXT_CHARS:
             analysis = _with_reason(
                 analysis, f"analysed the first {MAX_TEXT_CHARS:,} of {len(normalized):,} chars"
             )
-        # does any tag say the request asks to build or change something? (tested in C)
-        builds = not _BUILD_TAGS.isdisjoint(map(itemgetter(0), tags))
+        # does any signal say the request asks to build or change something?
+        signals = groups[2]
+        builds = "construction" in signals or "change" in signals
         choices, rejected = choose_team(
             catalog.agents, scores, analysis.complexity, self._bounds, builds=builds
         )

@@ -18,11 +18,10 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable
 from operator import itemgetter
 
 from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
-from perfect21.planner.index import Scan
+from perfect21.planner.index import Scan, TagGroups
 from perfect21.planner.models import Analysis, Complexity, new_analysis
 
 __all__ = ["analyse", "features"]
@@ -148,32 +147,15 @@ def _scale_mentions(text: str) -> list[str]:
     return found
 
 
-# Matched keys by tag, split by the tag's kind: {domain name: keys}, {stack name: keys},
-# {signal name: keys}, each in the order the request first mentions them.
-TagGroups = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
 _NO_SIGNALS = dict.fromkeys(_SIGNALS, 0.0)
 
 
 def features(
-    text: str, scan: Scan, tags: Iterable[tuple[str, str]], *, agent_breadth: int
+    text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int
 ) -> tuple[dict[str, float], TagGroups, list[str]]:
-    """(feature vector, matched keys by domain / stack / signal, scale mentions)."""
-    buckets: dict[str, list[str]] = {}
-    for tag, key in tags:
-        found = buckets.get(tag)
-        if found is None:
-            buckets[tag] = [key]
-        elif key not in found:
-            found.append(key)
-    domains: dict[str, list[str]] = {}
-    stack: dict[str, list[str]] = {}
-    signals: dict[str, list[str]] = {}
-    groups = {"domain": domains, "stack": stack, "signal": signals}
-    for tag, keys in buckets.items():
-        kind, _colon, name = tag.partition(":")
-        group = groups.get(kind)
-        if group is not None:
-            group[name] = keys
+    """(feature vector, matched keys by domain / stack / signal, scale mentions);
+    ``groups`` is ``index.tag_groups(scan)``."""
+    signals = groups[2]
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
     scale = _scale_mentions(text)
     vector = {
@@ -201,7 +183,7 @@ def features(
                 words_of.add(key.partition("→")[0])
             counts[signal] = float(min(len(words_of), 3))
     vector.update(counts)
-    return vector, (domains, stack, signals), scale
+    return vector, groups, scale
 
 
 def _contributions(vector: dict[str, float]) -> list[tuple[float, str, float]]:
@@ -221,12 +203,11 @@ def complexity_score(vector: dict[str, float]) -> float:
 _BANDS = f"(simple < {THRESHOLDS[0]:+.2f} <= medium < {THRESHOLDS[1]:+.2f} <= complex)"
 
 
-def analyse(
-    text: str, scan: Scan, tags: Iterable[tuple[str, str]], *, agent_breadth: int
-) -> Analysis:
-    """Analyse ``text``; ``agent_breadth`` = how many distinct roles the routing found."""
+def analyse(text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int) -> Analysis:
+    """Analyse ``text``; ``groups`` = ``index.tag_groups(scan)``, ``agent_breadth`` = how
+    many distinct roles the routing found."""
     vector, (domains, stack, signals), scale = features(
-        text, scan, tags, agent_breadth=agent_breadth
+        text, scan, groups, agent_breadth=agent_breadth
     )
     contributions = _contributions(vector)
     # the sum of complexity_score(vector), without computing the terms twice

@@ -27,14 +27,18 @@ from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
 from perfect21.planner.text import CJK_RUN, TOKEN, latin_tokens, stem
 
-__all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "compile_index"]
+__all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "TagGroups", "compile_index"]
+
+# Matched keys by tag, split by the tag's kind: {domain name: keys}, {stack name: keys},
+# {signal name: keys}, each in the order the request first mentions them.
+TagGroups = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str]]]
 
 # Bump when the compiled form or the scoring inputs change: invalidates disk caches and
 # changes every plan id (catalog_version includes it).
 FORMAT_VERSION = "p21-index-9"
 # Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
 # not what it plans: invalidates disk caches, keeps plan ids.
-CACHE_LAYOUT = "4"  # 3: tuples instead of lists; 4: translations resolved per key
+CACHE_LAYOUT = "5"  # 3: tuples instead of lists; 4: translations resolved per key; 5: tags by kind
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -268,7 +272,8 @@ class CompiledIndex:
         # key -> (agent postings ((idx, weight), ...), the words of its translations (str, ...),
         #         the postings of its translations ((idx, weight × _TRANSLATION_FACTOR,
         #         translated key, "key→translated"), ...), tag pairs ((tag, key or
-        #         "key→translated"), ...)): what the scan, rule_scores and tags read per hit,
+        #         "key→translated"), ...)), tags ((kind: 0 domain, 1 stack, 2 signal, tag name,
+        #         key or "key→translated"), ...)): what the scan, rule_scores and tags read per hit,
         #         resolved once when the catalog is compiled (see _resolve)
         self.table = table
         self.max_ngram = max_ngram
@@ -379,15 +384,22 @@ class CompiledIndex:
                     scores[idx] = scores.get(idx, 0.0) + weight
         return scores
 
-    def tags(self, scan: Scan) -> list[tuple[str, str]]:
-        """(tag, matched key) for every taxonomy/complexity tag hit, in text order."""
-        out: list[tuple[str, str]] = []
+    def tag_groups(self, scan: Scan) -> TagGroups:
+        """The matched keys by tag, split by the tag's kind: ({domain: keys}, {stack: keys},
+        {signal: keys}), tags in the order the request first mentions them, each key once
+        (a Chinese key's translations as "key→translated")."""
+        groups: TagGroups = ({}, {}, {})
         table = self.table
         for key in scan.hits:
-            pairs = table[key][3]  # its own tags, then its translations', compiled
-            if pairs:
-                out += pairs
-        return out
+            # its own tags, then its translations', compiled: (kind, name, key or label)
+            for kind, name, label in table[key][3]:
+                group = groups[kind]
+                found = group.get(name)
+                if found is None:
+                    group[name] = [label]
+                elif label not in found:
+                    found.append(label)
+        return groups
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -553,10 +565,11 @@ def _resolve(table: Mapping[str, list[Any]]) -> dict[str, tuple[Any, ...]]:
     """The table as the planner reads it (see ``CompiledIndex.table``): each key's
     translations resolved to their words, postings and tags once, not per plan."""
     out: dict[str, tuple[Any, ...]] = {}
+    names: dict[str, str] = {}  # one string object per tag name (stored once in the cache)
     for key, (postings, translations, tags) in table.items():
         words: list[str] = []
         translated_postings: list[tuple[int, float, str, str]] = []
-        pairs: list[tuple[str, str]] = [(tag, key) for tag in tags]
+        pairs: list[tuple[int, str, str]] = [(*_tag_kind(tag, names), key) for tag in tags]
         for translated in translations:
             words += translated.split()
             entry = table.get(translated)
@@ -566,7 +579,7 @@ def _resolve(table: Mapping[str, list[Any]]) -> dict[str, tuple[Any, ...]]:
             for idx, weight in entry[0]:
                 translated_postings.append((idx, weight * _TRANSLATION_FACTOR, translated, label))
             for tag in entry[2]:
-                pairs.append((tag, label))
+                pairs.append((*_tag_kind(tag, names), label))
         out[key] = (
             tuple([(idx, weight) for idx, weight in postings]),
             tuple(dict.fromkeys(words)),  # in order, each once (as the scan adds them)
@@ -574,6 +587,14 @@ def _resolve(table: Mapping[str, list[Any]]) -> dict[str, tuple[Any, ...]]:
             tuple(pairs),
         )
     return out
+
+
+_TAG_KINDS = {"domain": 0, "stack": 1, "signal": 2}  # the positions in TagGroups
+
+
+def _tag_kind(tag: str, names: dict[str, str]) -> tuple[int, str]:
+    kind, _colon, name = tag.partition(":")
+    return _TAG_KINDS[kind], names.setdefault(name, name)
 
 
 def _phrases(table: Mapping[str, Any], max_ngram: int) -> dict[str, dict[str, list[str]]]:
