@@ -203,6 +203,30 @@ def complexity_score(vector: dict[str, float]) -> float:
 _BANDS = f"(simple < {THRESHOLDS[0]:+.2f} <= medium < {THRESHOLDS[1]:+.2f} <= complex)"
 
 
+def _term_texts() -> dict[str, dict[float, str]]:
+    """feature -> term w·x -> its reason prefix ("+0.62 from construction"), for every value
+    the features other than log_words can take (they take a few each, computed here by the
+    same expressions as in features()): float formatting once per process, not per plan."""
+    values: dict[str, tuple[float, ...]] = {
+        "breadth": tuple([min(n, 8) / 4 for n in range(9)]),
+        "list_items": tuple([math.sqrt(min(n, 16)) for n in range(17)]),
+        "identifiers": tuple([min(n, 4) / 2 for n in range(5)]),
+        **dict.fromkeys(("scale", "code", "question", "quoted", "spec_list"), (1.0,)),
+        **dict.fromkeys(_SIGNALS, tuple([float(min(n, 3)) for n in range(1, 4)])),
+    }
+    out: dict[str, dict[float, str]] = {}
+    for name, xs in values.items():
+        texts = out[name] = {}
+        for x in xs:
+            weight = WEIGHTS.get(name, 0.0) * x
+            texts[weight] = f"{weight:+.2f} from {name}"
+    return out
+
+
+_TERM_TEXTS = _term_texts()
+_NO_TEXTS: dict[float, str] = {}
+
+
 def analyse(text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int) -> Analysis:
     """Analyse ``text``; ``groups`` = ``index.tag_groups(scan)``, ``agent_breadth`` = how
     many distinct roles the routing found."""
@@ -221,12 +245,14 @@ def analyse(text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int) -> 
     contributions.sort()
     reasons = [f"complexity {complexity.value}: score {score:+.2f} {_BANDS}"]
     for _magnitude, name, weight in contributions[:4]:
-        detail = ""
+        term = _TERM_TEXTS.get(name, _NO_TEXTS).get(weight)
+        if term is None:  # log_words, or a value the table does not know
+            term = f"{weight:+.2f} from {name}"
         if name in _SIGNAL_SET:
-            detail = ": " + ", ".join(signals.get(name, [])[:4])
+            term += ": " + ", ".join(signals.get(name, [])[:4])
         elif name == "scale":
-            detail = ": " + ", ".join(scale[:3])
-        reasons.append(f"{weight:+.2f} from {name}{detail}")
+            term += ": " + ", ".join(scale[:3])
+        reasons.append(term)
     for label, bucket in (("domains", domains), ("stack", stack)):
         if bucket:
             parts = []  # a loop: cheaper than a comprehension for a few entries (Python 3.11)
