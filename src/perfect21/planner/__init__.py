@@ -185,6 +185,7 @@ class Planner:
             rejected=rejected,
             catalog_version=catalog.version,
             options=self._options,
+            roles=catalog.roles,
         )
 
     def clear_cache(self) -> int:

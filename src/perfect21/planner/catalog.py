@@ -35,6 +35,7 @@ from perfect21._errors import CatalogError, NotFoundError
 from perfect21._files import write_atomic
 from perfect21.planner.index import CACHE_LAYOUT, FORMAT_VERSION, CompiledIndex, compile_index
 from perfect21.planner.models import STAGE_ORDER, AgentSpec
+from perfect21.planner.workflow import task_roles
 
 __all__ = ["Catalog", "LoadProblem", "load_catalog", "parse_agent_file"]
 
@@ -58,12 +59,13 @@ class Catalog:
 
     A plain class (a named tuple would hide ``tuple.index`` behind the ``index`` field)."""
 
-    __slots__ = ("agents", "index", "problems", "version")
+    __slots__ = ("agents", "index", "problems", "roles", "version")
 
     agents: tuple[AgentSpec, ...]
     index: CompiledIndex
     version: str
     problems: tuple[LoadProblem, ...]
+    roles: dict[str, tuple[str, str]]  # agent name -> its task id and brief lines
 
     def __init__(
         self,
@@ -77,6 +79,7 @@ class Catalog:
         init(self, "index", index)
         init(self, "version", version)
         init(self, "problems", problems)
+        init(self, "roles", task_roles(agents))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Catalog is read-only: cannot set {name!r}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from perfect21._digest import blake2b
 from perfect21.planner.models import (
@@ -66,6 +66,17 @@ def plan_id(normalized_request: str, catalog_version: str, options: str = "") ->
 _STAGE_LINES = {stage: f"Stage: {stage} — {goal}." for stage, goal in STAGE_GOALS.items()}
 
 
+def task_roles(agents: Iterable[AgentSpec]) -> dict[str, tuple[str, str]]:
+    """Agent name -> (the id of its task, the role and stage lines of its brief): what a
+    plan's task of that agent says about the agent, built once per catalog, not per plan."""
+    roles: dict[str, tuple[str, str]] = {}
+    for spec in agents:
+        stage_line = _STAGE_LINES.get(spec.stage, f"Stage: {spec.stage}.")
+        roles[spec.name] = (f"{spec.stage}.{spec.name}",
+                            f"Your role: {spec.name} — {spec.description}\n{stage_line}")
+    return roles
+
+
 def build_plan(
     *,
     request: str,
@@ -75,7 +86,15 @@ def build_plan(
     rejected: Sequence[Rejection],
     catalog_version: str,
     options: str = "",
+    roles: Mapping[str, tuple[str, str]] | None = None,
 ) -> Plan:
+    """The plan of ``analysis`` and ``team``; ``roles`` is ``task_roles`` of the catalog
+    (``Catalog.roles``), or of the team's agents when not given."""
+    if roles is None:
+        specs_of_team: list[AgentSpec] = []
+        for spec, _choice in team:
+            specs_of_team.append(spec)
+        roles = task_roles(specs_of_team)
     # Plain loops throughout: in Python 3.11 every comprehension builds a function object,
     # which costs more than the few items here (a team has one to eight agents).
     by_stage: dict[str, list[AgentSpec]] = {}
@@ -105,7 +124,6 @@ def build_plan(
             agents.append(spec.name)
         names = tuple(agents)
         each = task_hours[name]
-        stage_line = _STAGE_LINES[name]
         after = f"\nBuilds on the results of: {before}." if before else ""
         tasks: list[Task] = []
         ids: list[str] = []
@@ -114,12 +132,12 @@ def build_plan(
             for other in names:
                 if other != spec.name:
                     peers.append(other)
+            task_id, role = roles[spec.name]
             # the task's brief (``head`` is the request line shared by every task)
-            brief = f"{head}Your role: {spec.name} — {spec.description}\n{stage_line}"
+            brief = head + role
             if peers:
                 brief += f"\nWorking in parallel with: {', '.join(peers)}."
             brief += after
-            task_id = f"{name}.{spec.name}"
             ids.append(task_id)
             tasks.append(new_task(task_id, spec.name, name, brief, depends_on, each))
         hours += [each] * len(tasks)
