@@ -38,7 +38,8 @@ TagGroups = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str
 FORMAT_VERSION = "p21-index-9"
 # Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
 # not what it plans: invalidates disk caches, keeps plan ids.
-CACHE_LAYOUT = "5"  # 3: tuples instead of lists; 4: translations resolved per key; 5: tags by kind
+CACHE_LAYOUT = "6"  # 3: tuples instead of lists; 4: translations resolved per key;
+# 5, 6: tags by kind, labels by tag
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -271,10 +272,10 @@ class CompiledIndex:
         self.position = position
         # key -> (agent postings ((idx, weight), ...), the words of its translations (str, ...),
         #         the postings of its translations ((idx, weight × _TRANSLATION_FACTOR,
-        #         translated key, "key→translated"), ...), tag pairs ((tag, key or
-        #         "key→translated"), ...)), tags ((kind: 0 domain, 1 stack, 2 signal, tag name,
-        #         key or "key→translated"), ...)): what the scan, rule_scores and tags read per hit,
-        #         resolved once when the catalog is compiled (see _resolve)
+        #         translated key, "key→translated"), ...), its tags and its translations' by
+        #         tag ((kind: 0 domain, 1 stack, 2 signal, tag name, (key and/or
+        #         "key→translated", ...)), ...)): what the scan, rule_scores and tag_groups
+        #         read per hit, resolved once when the catalog is compiled (see _resolve)
         self.table = table
         self.max_ngram = max_ngram
         # 2-char prefix -> lengths of CJK keys, longest first
@@ -391,14 +392,16 @@ class CompiledIndex:
         groups: TagGroups = ({}, {}, {})
         table = self.table
         for key in scan.hits:
-            # its own tags, then its translations', compiled: (kind, name, key or label)
-            for kind, name, label in table[key][3]:
+            # by tag, in the order of the key's own tags and then its translations': (kind,
+            # name, labels). A label is the key or starts with "key→" (keys never hold "→"),
+            # so no two hits share one and the lists need no check for repeats.
+            for kind, name, labels in table[key][3]:
                 group = groups[kind]
                 found = group.get(name)
                 if found is None:
-                    group[name] = [label]
-                elif label not in found:
-                    found.append(label)
+                    group[name] = list(labels)
+                else:
+                    found += labels
         return groups
 
     # -- persistence ----------------------------------------------------------------------
@@ -569,7 +572,10 @@ def _resolve(table: Mapping[str, list[Any]]) -> dict[str, tuple[Any, ...]]:
     for key, (postings, translations, tags) in table.items():
         words: list[str] = []
         translated_postings: list[tuple[int, float, str, str]] = []
-        pairs: list[tuple[int, str, str]] = [(*_tag_kind(tag, names), key) for tag in tags]
+        # (kind, tag name) -> labels, in the order the tags first appear
+        by_tag: dict[tuple[int, str], list[str]] = {}
+        for tag in tags:
+            by_tag.setdefault(_tag_kind(tag, names), []).append(key)
         for translated in translations:
             words += translated.split()
             entry = table.get(translated)
@@ -579,12 +585,14 @@ def _resolve(table: Mapping[str, list[Any]]) -> dict[str, tuple[Any, ...]]:
             for idx, weight in entry[0]:
                 translated_postings.append((idx, weight * _TRANSLATION_FACTOR, translated, label))
             for tag in entry[2]:
-                pairs.append((*_tag_kind(tag, names), label))
+                labels = by_tag.setdefault(_tag_kind(tag, names), [])
+                if label not in labels:
+                    labels.append(label)
         out[key] = (
             tuple([(idx, weight) for idx, weight in postings]),
             tuple(dict.fromkeys(words)),  # in order, each once (as the scan adds them)
             tuple(translated_postings),
-            tuple(pairs),
+            tuple([(kind, name, tuple(labels)) for (kind, name), labels in by_tag.items()]),
         )
     return out
 
