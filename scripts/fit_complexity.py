@@ -46,7 +46,7 @@ def vectors(rows: Sequence[dict[str, object]]) -> tuple[list[str], Matrix, list[
         text = normalize_request(str(row["request"]))
         scan = index.scan(text)
         breadth = score_agents(index, scan).breadth()
-        vec, _, _ = features(text, scan, index.tag_groups(scan), agent_breadth=breadth)
+        vec, _ = features(text, scan, index.tag_groups(scan), agent_breadth=breadth)
         names = sorted(vec)
         xs.append([vec[n] for n in names])
         ys.append(LEVELS[str(row["complexity"])])

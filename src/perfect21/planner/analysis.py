@@ -152,9 +152,8 @@ _NO_SIGNALS = dict.fromkeys(_SIGNALS, 0.0)
 
 def features(
     text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int
-) -> tuple[dict[str, float], TagGroups, list[str]]:
-    """(feature vector, matched keys by domain / stack / signal, scale mentions);
-    ``groups`` is ``index.tag_groups(scan)``."""
+) -> tuple[dict[str, float], list[str]]:
+    """(feature vector, scale mentions); ``groups`` is ``index.tag_groups(scan)``."""
     signals = groups[2]
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
     scale = _scale_mentions(text)
@@ -183,7 +182,7 @@ def features(
                 words_of.add(key.partition("→")[0])
             counts[signal] = float(min(len(words_of), 3))
     vector.update(counts)
-    return vector, groups, scale
+    return vector, scale
 
 
 def _contributions(vector: dict[str, float]) -> list[tuple[float, str, float]]:
@@ -230,9 +229,8 @@ _NO_TEXTS: dict[float, str] = {}
 def analyse(text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int) -> Analysis:
     """Analyse ``text``; ``groups`` = ``index.tag_groups(scan)``, ``agent_breadth`` = how
     many distinct roles the routing found."""
-    vector, (domains, stack, signals), scale = features(
-        text, scan, groups, agent_breadth=agent_breadth
-    )
+    vector, scale = features(text, scan, groups, agent_breadth=agent_breadth)
+    domains, stack, signals = groups
     contributions = _contributions(vector)
     # the sum of complexity_score(vector), without computing the terms twice
     score = sum(map(itemgetter(2), contributions), 0.0)

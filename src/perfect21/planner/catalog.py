@@ -34,7 +34,7 @@ from perfect21._digest import blake2b
 from perfect21._errors import CatalogError, NotFoundError
 from perfect21._files import write_atomic
 from perfect21.planner.index import CACHE_LAYOUT, FORMAT_VERSION, CompiledIndex, compile_index
-from perfect21.planner.models import STAGE_ORDER, AgentSpec
+from perfect21.planner.models import STAGE_ORDER, AgentSpec, Frozen, init_fields
 from perfect21.planner.workflow import task_roles
 
 __all__ = ["Catalog", "LoadProblem", "load_catalog", "parse_agent_file"]
@@ -54,12 +54,13 @@ class LoadProblem(NamedTuple):
         return f"{self.path}: {self.reason}"
 
 
-class Catalog:
+class Catalog(Frozen):
     """Agents by name, the compiled index and the problems met while loading. Read-only.
 
-    A plain class (a named tuple would hide ``tuple.index`` behind the ``index`` field)."""
+    ``roles`` is derived from ``agents`` when the catalog is built (not a field)."""
 
-    __slots__ = ("agents", "index", "problems", "roles", "version")
+    _fields = ("agents", "index", "version", "problems")
+    __slots__ = (*_fields, "roles")
 
     agents: tuple[AgentSpec, ...]
     index: CompiledIndex
@@ -74,15 +75,8 @@ class Catalog:
         version: str,
         problems: tuple[LoadProblem, ...] = (),
     ) -> None:
-        init = object.__setattr__
-        init(self, "agents", agents)
-        init(self, "index", index)
-        init(self, "version", version)
-        init(self, "problems", problems)
-        init(self, "roles", task_roles(agents))
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Catalog is read-only: cannot set {name!r}")
+        init_fields(self, (agents, index, version, problems))
+        object.__setattr__(self, "roles", task_roles(agents))
 
     def __repr__(self) -> str:
         return (f"Catalog(version={self.version!r}, agents={len(self.agents)}, "

@@ -83,7 +83,7 @@ class Frozen:
         return type(self)(**values)
 
 
-def _init(obj: Frozen, values: tuple[Any, ...]) -> None:
+def init_fields(obj: Frozen, values: tuple[Any, ...]) -> None:
     """Store ``values`` in ``obj``'s slots (the ``__init__`` of every :class:`Frozen`)."""
     for name, value in zip(obj._fields, values, strict=True):
         object.__setattr__(obj, name, value)
@@ -141,7 +141,7 @@ class AgentSpec(Frozen):
         source: str = "",
         builtin: bool = False,
     ) -> None:
-        _init(
+        init_fields(
             self,
             (
                 name,
@@ -222,7 +222,8 @@ class Analysis(Frozen):
         language: str,
         reasons: tuple[str, ...],
     ) -> None:
-        _init(self, (complexity, domains, stack, terms, estimated_loc, modules, language, reasons))
+        values = (complexity, domains, stack, terms, estimated_loc, modules, language, reasons)
+        init_fields(self, values)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -261,7 +262,7 @@ class AgentChoice(Frozen):
     reasons: tuple[str, ...]
 
     def __init__(self, name: str, score: float, reasons: tuple[str, ...]) -> None:
-        _init(self, (name, score, reasons))
+        init_fields(self, (name, score, reasons))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "score": round(self.score, 4), "reasons": list(self.reasons)}
@@ -282,7 +283,7 @@ class Rejection(Frozen):
     reason: str
 
     def __init__(self, name: str, score: float, reason: str) -> None:
-        _init(self, (name, score, reason))
+        init_fields(self, (name, score, reason))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "score": round(self.score, 4), "reason": self.reason}
@@ -303,7 +304,7 @@ class GateCheck(Frozen):
     threshold: float | None  # e.g. minimum coverage percentage parsed from output
 
     def __init__(self, name: str, command: str = "", threshold: float | None = None) -> None:
-        _init(self, (name, command, threshold))
+        init_fields(self, (name, command, threshold))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "command": self.command, "threshold": self.threshold}
@@ -328,7 +329,7 @@ class Gate(Frozen):
     checks: tuple[GateCheck, ...]
 
     def __init__(self, name: str, checks: tuple[GateCheck, ...]) -> None:
-        _init(self, (name, checks))
+        init_fields(self, (name, checks))
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "checks": [c.to_dict() for c in self.checks]}
@@ -360,7 +361,7 @@ class Task(Frozen):
         depends_on: tuple[str, ...] = (),
         estimated_hours: float = 0.0,
     ) -> None:
-        _init(self, (id, agent, stage, brief, depends_on, estimated_hours))
+        init_fields(self, (id, agent, stage, brief, depends_on, estimated_hours))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -406,7 +407,7 @@ class Stage(Frozen):
         sync_point: bool = True,
         gate: Gate | None = None,
     ) -> None:
-        _init(self, (name, goal, mode, agents, tasks, sync_point, gate))
+        init_fields(self, (name, goal, mode, agents, tasks, sync_point, gate))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -469,7 +470,7 @@ class Plan(Frozen):
         estimated_hours: float,
         rejected: tuple[Rejection, ...] = (),
     ) -> None:
-        _init(
+        init_fields(
             self,
             (id, request, catalog_version, analysis, agents, stages, estimated_hours, rejected),
         )

@@ -86,15 +86,10 @@ def build_plan(
     rejected: Sequence[Rejection],
     catalog_version: str,
     options: str = "",
-    roles: Mapping[str, tuple[str, str]] | None = None,
+    roles: Mapping[str, tuple[str, str]],
 ) -> Plan:
     """The plan of ``analysis`` and ``team``; ``roles`` is ``task_roles`` of the catalog
-    (``Catalog.roles``), or of the team's agents when not given."""
-    if roles is None:
-        specs_of_team: list[AgentSpec] = []
-        for spec, _choice in team:
-            specs_of_team.append(spec)
-        roles = task_roles(specs_of_team)
+    (``Catalog.roles``)."""
     # Plain loops throughout: in Python 3.11 every comprehension builds a function object,
     # which costs more than the few items here (a team has one to eight agents).
     by_stage: dict[str, list[AgentSpec]] = {}
