@@ -251,6 +251,7 @@ def test_unknown_format_lists_valid_values(run_cli: RunCli) -> None:
         (("run", "x", "--timeout", "nan"), "'nan' is not a finite number"),
         (("run", "x", "--max-cost", "inf"), "'inf' is not a finite number"),
         (("run", "x", "--backoff", "-1"), "-1 is not in the range x>=0"),
+        (("run", "x", "--memory-limit", "lots"), "invalid memory limit 'lots'"),
     ],
 )
 def test_numeric_options_reject_bad_values(

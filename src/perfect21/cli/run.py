@@ -23,6 +23,7 @@ from perfect21.cli._common import (
     existing_dir,
     float_range,
     int_range,
+    memory_limit,
     read_text_arg,
     subcommands,
 )
@@ -148,19 +149,19 @@ async def _drive(executor: Any, start: Callable[[], Any]) -> Any:
             await _close(executor.cache)
 
 
-def _memory_guard(config: Config, limit: str | None, stack: ExitStack) -> Any:
+def _memory_guard(config: Config, limit_mb: float | None, stack: ExitStack) -> Any:
     """The monitor's memory guard as the executor's admission, when --memory-limit is given."""
-    if limit is None:
+    if limit_mb is None:
         return None
-    from perfect21.monitor.memory import MemoryGuard, parse_memory_limit
+    from perfect21.monitor.memory import MemoryGuard
 
-    guard = MemoryGuard.for_limit(config, parse_memory_limit(limit))
+    guard = MemoryGuard.for_limit(config, limit_mb)
     return stack.enter_context(guard)
 
 
 def _execute(config: Config, build: Callable[[Any, Any], Any], start: Callable[[Any], Any],
              *, events: str | None, events_file: Path | None, quiet: bool, fmt: str,
-             memory_limit: str | None) -> None:
+             memory_limit: float | None) -> None:
     """Shared by ``run`` and ``runs resume``: progress, events, signals, the final report."""
     from perfect21.executor.progress import JsonlSink, LineProgress
     from perfect21.executor.runs import RunStore
@@ -219,7 +220,7 @@ def _add_exec_options(parser: argparse.ArgumentParser) -> None:
         help="Stream machine-readable events (to stdout or --events-file).")
     add("--events-file", type=Path, default=None, metavar="PATH",
         help="Append the event stream to this file instead of stdout.")
-    add("--memory-limit", default=None, metavar="SIZE",
+    add("--memory-limit", type=memory_limit, default=None, metavar="SIZE",
         help="Memory guard, e.g. 300MB: over it no new task starts (running ones finish) "
              "until memory is back under 90%% of it.")
     add("-q", "--quiet", action="store_true", help="No progress display.")
@@ -272,7 +273,7 @@ def run(request: str | None, plan_file: Path | None, runner: str | None, command
         max_concurrency: int | None,
         timeout_s: float | None, retries: int | None, backoff_s: float | None,
         max_cost: float | None, events: str | None, events_file: Path | None,
-        memory_limit: str | None, quiet: bool, fmt: str) -> None:
+        memory_limit: float | None, quiet: bool, fmt: str) -> None:
     """Run a workflow: every agent task as a real process, in parallel, with provenance.
 
     Examples:
@@ -538,7 +539,7 @@ def _show_task(task: Any, *, full: bool) -> None:
 def runs_resume(run_id: str, no_cache: bool, workers: int | None,
                 max_concurrency: int | None, timeout_s: float | None, retries: int | None,
                 backoff_s: float | None, max_cost: float | None, events: str | None,
-                events_file: Path | None, memory_limit: str | None, quiet: bool,
+                events_file: Path | None, memory_limit: float | None, quiet: bool,
                 fmt: str) -> None:
     """Continue a run: only tasks that have not succeeded run; succeeded ones never run again.
 
