@@ -41,7 +41,7 @@ def test_ties_and_their_neighbours() -> None:
             _same(y)
         # values whose scaled fraction sits at the fast path's cut-offs
         base = rng.randrange(0, 10**9)
-        for frac in (0.4999, 0.5001, 0.49989999, 0.50010001):
+        for frac in (0.4999, 0.5001, 0.49989999, 0.50010001, 0.5, 0.49999999, 0.50000001):
             _same((base + frac) / 1e4)
 
 
@@ -49,6 +49,7 @@ def test_random_scores_and_magnitudes() -> None:
     rng = random.Random(4)
     for _ in range(50000):
         _same(rng.uniform(0.0, 40.0))  # the range of agent scores
+        _same(rng.uniform(0.0, 1e-3))
         _same(rng.uniform(0.0, 1e7))
         _same(math.ldexp(rng.random(), rng.randrange(-1080, 1025)))
 

