@@ -49,6 +49,10 @@ _GATES: Mapping[str, Gate] = {
 _HOURS = {Complexity.SIMPLE: 1.0, Complexity.MEDIUM: 4.0, Complexity.COMPLEX: 12.0}
 _STAGE_EFFORT = {"design": 0.6, "implement": 1.0, "verify": 0.6, "release": 0.4, "document": 0.3}
 # Hours of one task, by complexity and stage.
+# A stage's goal and gate, in one lookup.
+_STAGE_PARTS: Mapping[str, tuple[str, Gate | None]] = {
+    stage: (goal, _GATES.get(stage)) for stage, goal in STAGE_GOALS.items()
+}
 _TASK_HOURS = {
     complexity: {stage: round(hours * effort, 2) for stage, effort in _STAGE_EFFORT.items()}
     for complexity, hours in _HOURS.items()
@@ -106,49 +110,52 @@ def build_plan(
         if stage in by_stage:
             used.append(stage)
     task_hours = _TASK_HOURS[analysis.complexity]
-    head = f"Request: {request}\n"
+    head = f"Request: {request}\n"  # the first line of every task's brief
     stages: list[Stage] = []
     hours: list[float] = []
     # every task of a stage depends on every task of the stage before it
     depends_on: tuple[str, ...] = ()
-    before = ""
+    after = ""  # the briefs' last line: which agents' results the stage builds on
+    last = used[-1] if used else ""
     for name in used:
         specs = by_stage[name]
+        each = task_hours[name]
+        goal, gate = _STAGE_PARTS[name]
+        if len(specs) == 1:
+            # Most stages have one agent: no peers and no lists (~1.5k instructions a stage).
+            # One f-string builds each brief: one string allocated and copied, not three.
+            agent = specs[0].name
+            task_id, role = roles[agent]
+            task = new_task(task_id, agent, name, f"{head}{role}{after}", depends_on, each)
+            hours.append(each)
+            stages.append(new_stage(name, goal, StageMode.SEQUENTIAL, (agent,), (task,),
+                                    name != last, gate))
+            depends_on = (task_id,)
+            after = f"\nBuilds on the results of: {agent}."
+            continue
         agents: list[str] = []
         for spec in specs:
             agents.append(spec.name)
         names = tuple(agents)
-        each = task_hours[name]
-        after = f"\nBuilds on the results of: {before}." if before else ""
         tasks: list[Task] = []
         ids: list[str] = []
-        for spec in specs:
+        for agent in names:
             peers = []
             for other in names:
-                if other != spec.name:
+                if other != agent:
                     peers.append(other)
-            task_id, role = roles[spec.name]
-            # the task's brief (``head`` is the request line shared by every task)
-            brief = head + role
+            task_id, role = roles[agent]
             if peers:
-                brief += f"\nWorking in parallel with: {', '.join(peers)}."
-            brief += after
+                brief = f"{head}{role}\nWorking in parallel with: {', '.join(peers)}.{after}"
+            else:  # the same agent twice: no peers (the catalog's names are unique)
+                brief = f"{head}{role}{after}"
             ids.append(task_id)
-            tasks.append(new_task(task_id, spec.name, name, brief, depends_on, each))
-        hours += [each] * len(tasks)
-        stages.append(
-            new_stage(
-                name,
-                STAGE_GOALS[name],
-                StageMode.PARALLEL if len(specs) > 1 else StageMode.SEQUENTIAL,
-                names,
-                tuple(tasks),
-                name != used[-1],  # the last stage has no sync point
-                _GATES.get(name),
-            )
-        )
+            tasks.append(new_task(task_id, agent, name, brief, depends_on, each))
+            hours.append(each)
+        stages.append(new_stage(name, goal, StageMode.PARALLEL, names, tuple(tasks),
+                                name != last, gate))
         depends_on = tuple(ids)
-        before = ", ".join(names)
+        after = f"\nBuilds on the results of: {', '.join(names)}."
     return new_plan(
         plan_id(normalized, catalog_version, options),
         request,
