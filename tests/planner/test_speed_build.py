@@ -4,6 +4,7 @@ and the fast constructors against the classes' own ``__init__``."""
 
 from __future__ import annotations
 
+import math
 import random
 import sys
 
@@ -13,7 +14,7 @@ from perfect21._digest import blake2b
 from perfect21.planner import Planner, is_normalized
 from perfect21.planner.models import STAGE_ORDER, Stage, StageMode, Task, new_stage, new_task
 from perfect21.planner.text import normalize_request
-from perfect21.planner.workflow import plan_id
+from perfect21.planner.workflow import _TASK_HOURS, plan_id, round2
 
 ALL_CHARS = [chr(c) for c in range(sys.maxunicode + 1)]
 
@@ -39,13 +40,14 @@ def test_is_normalized_on_every_code_point_and_random_texts() -> None:
     """Never True for a text that normalising would change; True for every printable one
     that it would not."""
     for c in ALL_CHARS:
-        for text in (c, f"a{c}b", f"a {c}", f"{c} b", f"{c}{c}"):
+        for text in (c, f"a{c}b"):
             same = normalize_request(text) == text
             assert not is_normalized(text) or same, repr(text)
             if text.isprintable():
                 assert is_normalized(text) == same, repr(text)
     rng = random.Random(21)
-    alphabet = [" ", " ", " ", "\t", "\n", "\u3000", "\xa0", "\u200b", "a", "b", "实", "é", "😀"]
+    alphabet = [" ", " ", " ", "\t", "\n", "\u3000", "\xa0", "\u200b", "\x1c", "\x85", "a", "b",
+                "实", "é", "😀"]
     for _ in range(20_000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(8)))
         same = normalize_request(text) == text
@@ -112,3 +114,26 @@ def test_fast_constructors_build_equal_values() -> None:
     with pytest.raises(AttributeError):
         task.brief = "other"  # type: ignore[misc]
     assert "Draft" not in repr(stage) and STAGE_ORDER[1] == stage.name
+
+
+def _same_float(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) ==
+                                                 math.copysign(1, b))
+
+
+def test_round2_is_round_to_two_places() -> None:
+    """Random values of every magnitude, decimal ties (x.xx5) and their neighbours, sums of
+    task hours, zeros, negatives, huge values, nan and infinities."""
+    rng = random.Random(2)
+    values = [0.0, -0.0, 1e-300, 5e-324, 0.005, 0.015, 0.125, 0.375, 2.675, 1.005, 1e7 - 0.005,
+              9999999.995, 1e7, 1e9, 1e300, -1.005, -0.004, math.inf, -math.inf, math.nan,
+              sys.float_info.max]
+    hours = [v for by_stage in _TASK_HOURS.values() for v in by_stage.values()]
+    for _ in range(20_000):
+        values.append(sum(rng.choice(hours) for _ in range(rng.randrange(1, 33))))
+        values.append(rng.uniform(0, 10) ** rng.uniform(-3, 8))
+        tie = rng.randrange(0, 10**7) / 100 + 0.005  # the double nearest a decimal tie
+        values += [tie, math.nextafter(tie, 0), math.nextafter(tie, math.inf), -tie]
+        values.append(rng.randrange(0, 10**9) / 100)
+    for x in values:
+        assert _same_float(round2(x), round(x, 2)), repr(x)
