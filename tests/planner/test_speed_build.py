@@ -56,6 +56,17 @@ def test_is_normalized_on_every_code_point_and_random_texts() -> None:
             assert is_normalized(text) == same, repr(text)
 
 
+def test_is_normalized_is_exact_for_ascii() -> None:
+    rng = random.Random(7)
+    alphabet = [chr(c) for c in range(128)] + [" "] * 40 + ["a"] * 40
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        assert is_normalized(text) == (normalize_request(text) == text), repr(text)
+    for c in map(chr, range(128)):
+        for text in (c, f"a{c}b", f"{c}{c}", f"a {c}"):
+            assert is_normalized(text) == (normalize_request(text) == text), repr(text)
+
+
 def _plain_plan_id(request: str, version: str, options: str) -> str:
     """The plan id as first written: one BLAKE2b call on the joined text."""
     data = "\0".join((request, version, options)).encode("utf-8", "replace")
