@@ -164,7 +164,7 @@ def build_plan(
     hours: list[float] = []
     # every task of a stage depends on every task of the stage before it
     depends_on: tuple[str, ...] = ()
-    after = ""  # the briefs' last line: which agents' results the stage builds on
+    before = ""  # the agents of the stage before, named in the briefs' last line
     last = used[-1] if used else ""
     for name in used:
         specs = by_stage[name]
@@ -175,17 +175,22 @@ def build_plan(
             # One f-string builds each brief: one string allocated and copied, not three.
             agent = specs[0].name
             task_id, role = roles[agent]
-            task = new_task(task_id, agent, name, f"{head}{role}{after}", depends_on, each)
+            if before:
+                brief = f"{head}{role}\nBuilds on the results of: {before}."
+            else:
+                brief = f"{head}{role}"
+            task = new_task(task_id, agent, name, brief, depends_on, each)
             hours.append(each)
             stages.append(new_stage(name, goal, _SEQUENTIAL, (agent,), (task,),
                                     name != last, gate))
             depends_on = (task_id,)
-            after = f"\nBuilds on the results of: {agent}."
+            before = agent
             continue
         agents: list[str] = []
         for spec in specs:
             agents.append(spec.name)
         names = tuple(agents)
+        after = f"\nBuilds on the results of: {before}." if before else ""
         tasks: list[Task] = []
         ids: list[str] = []
         for agent in names:
@@ -204,7 +209,7 @@ def build_plan(
         stages.append(new_stage(name, goal, _PARALLEL, names, tuple(tasks),
                                 name != last, gate))
         depends_on = tuple(ids)
-        after = f"\nBuilds on the results of: {', '.join(names)}."
+        before = ", ".join(names)
     return new_plan(
         plan_id(normalized, catalog_version, options),
         request,
