@@ -12,7 +12,15 @@ import pytest
 
 from perfect21._digest import blake2b
 from perfect21.planner import Planner, is_normalized
-from perfect21.planner.models import STAGE_ORDER, Stage, StageMode, Task, new_stage, new_task
+from perfect21.planner.models import (
+    STAGE_ORDER,
+    Plan,
+    Stage,
+    StageMode,
+    Task,
+    new_stage,
+    new_task,
+)
 from perfect21.planner.text import normalize_request
 from perfect21.planner.workflow import _TASK_HOURS, plan_id, round2
 
@@ -148,3 +156,26 @@ def test_round2_is_round_to_two_places() -> None:
         values.append(rng.randrange(0, 10**9) / 100)
     for x in values:
         assert _same_float(round2(x), round(x, 2)), repr(x)
+
+
+def test_build_plan_values_are_complete_exact_instances(builtin_planner: Planner) -> None:
+    """build_plan inlines the fast constructors: every task and stage of a plan must be an
+    exact Task / Stage with every field set, equal to the class's own constructor's value,
+    and immutable."""
+    texts = ["实现用户登录功能，使用JWT认证", "add a login page",
+             "Migrate the billing service from MySQL to PostgreSQL, with a rollback plan, "
+             "load tests, a security review, CI/CD pipeline changes and updated docs"]
+    for text in texts:
+        plan = builtin_planner.plan(text)
+        assert type(plan) is Plan
+        for stage in plan.stages:
+            assert type(stage) is Stage and type(stage.mode) is StageMode
+            assert stage == Stage(*[getattr(stage, f) for f in Stage._fields])
+            for task in stage.tasks:
+                assert type(task) is Task
+                assert task == Task(*[getattr(task, f) for f in Task._fields])
+                with pytest.raises(AttributeError):
+                    task.brief = "x"  # type: ignore[misc]
+            with pytest.raises(AttributeError):
+                stage.gate = None  # type: ignore[misc]
+        assert Plan.from_dict(plan.to_dict()) == plan

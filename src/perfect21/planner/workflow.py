@@ -18,9 +18,8 @@ from perfect21.planner.models import (
     Stage,
     StageMode,
     Task,
+    draft_class,
     new_plan,
-    new_stage,
-    new_task,
 )
 
 __all__ = ["STAGE_GOALS", "build_plan", "plan_id"]
@@ -48,6 +47,11 @@ _GATES: Mapping[str, Gate] = {
 }
 # An enum member read as a class attribute (``StageMode.PARALLEL``) goes through EnumType's
 # ``__getattr__`` hook in Python 3.11: ~900 instructions a read, ~18 for a module global.
+# build_plan builds its tasks and stages as the fast constructors do, inlined: a draft
+# object, every field stored, then made a Task or Stage (models.fast_constructor). Some ten
+# values a plan, ~4.4k instructions fewer than calling new_task and new_stage.
+_TaskDraft = draft_class(Task)
+_StageDraft = draft_class(Stage)
 _PARALLEL = StageMode.PARALLEL
 _SEQUENTIAL = StageMode.SEQUENTIAL
 _HOURS = {Complexity.SIMPLE: 1.0, Complexity.MEDIUM: 4.0, Complexity.COMPLEX: 12.0}
@@ -179,10 +183,25 @@ def build_plan(
                 brief = f"{head}{role}\nBuilds on the results of: {before}."
             else:
                 brief = f"{head}{role}"
-            task = new_task(task_id, agent, name, brief, depends_on, each)
+            task = _TaskDraft()
+            task.id = task_id
+            task.agent = agent
+            task.stage = name
+            task.brief = brief
+            task.depends_on = depends_on
+            task.estimated_hours = each
+            task.__class__ = Task
             hours.append(each)
-            stages.append(new_stage(name, goal, _SEQUENTIAL, (agent,), (task,),
-                                    name != last, gate))
+            stage = _StageDraft()
+            stage.name = name
+            stage.goal = goal
+            stage.mode = _SEQUENTIAL
+            stage.agents = (agent,)
+            stage.tasks = (task,)
+            stage.sync_point = name != last
+            stage.gate = gate
+            stage.__class__ = Stage
+            stages.append(stage)
             depends_on = (task_id,)
             before = agent
             continue
@@ -204,10 +223,26 @@ def build_plan(
             else:  # the same agent twice: no peers (the catalog's names are unique)
                 brief = f"{head}{role}{after}"
             ids.append(task_id)
-            tasks.append(new_task(task_id, agent, name, brief, depends_on, each))
+            task = _TaskDraft()
+            task.id = task_id
+            task.agent = agent
+            task.stage = name
+            task.brief = brief
+            task.depends_on = depends_on
+            task.estimated_hours = each
+            task.__class__ = Task
+            tasks.append(task)
             hours.append(each)
-        stages.append(new_stage(name, goal, _PARALLEL, names, tuple(tasks),
-                                name != last, gate))
+        stage = _StageDraft()
+        stage.name = name
+        stage.goal = goal
+        stage.mode = _PARALLEL
+        stage.agents = names
+        stage.tasks = tuple(tasks)
+        stage.sync_point = name != last
+        stage.gate = gate
+        stage.__class__ = Stage
+        stages.append(stage)
         depends_on = tuple(ids)
         before = ", ".join(names)
     return new_plan(
