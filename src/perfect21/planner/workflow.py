@@ -45,22 +45,22 @@ _GATES: Mapping[str, Gate] = {
     "release": Gate("release-readiness", (GateCheck("health checks green"),
                                           GateCheck("rollback path tested"))),
 }
-# An enum member read as a class attribute (``StageMode.PARALLEL``) goes through EnumType's
-# ``__getattr__`` hook in Python 3.11: ~900 instructions a read, ~18 for a module global.
 # build_plan builds its tasks and stages as the fast constructors do, inlined: a draft
 # object, every field stored, then made a Task or Stage (models.fast_constructor). Some ten
 # values a plan, ~4.4k instructions fewer than calling new_task and new_stage.
 _TaskDraft = draft_class(Task)
 _StageDraft = draft_class(Stage)
+# An enum member read as a class attribute (``StageMode.PARALLEL``) goes through EnumType's
+# ``__getattr__`` hook in Python 3.11: ~900 instructions a read, ~18 for a module global.
 _PARALLEL = StageMode.PARALLEL
 _SEQUENTIAL = StageMode.SEQUENTIAL
-_HOURS = {Complexity.SIMPLE: 1.0, Complexity.MEDIUM: 4.0, Complexity.COMPLEX: 12.0}
-_STAGE_EFFORT = {"design": 0.6, "implement": 1.0, "verify": 0.6, "release": 0.4, "document": 0.3}
-# Hours of one task, by complexity and stage.
 # A stage's goal and gate, in one lookup.
 _STAGE_PARTS: Mapping[str, tuple[str, Gate | None]] = {
     stage: (goal, _GATES.get(stage)) for stage, goal in STAGE_GOALS.items()
 }
+_HOURS = {Complexity.SIMPLE: 1.0, Complexity.MEDIUM: 4.0, Complexity.COMPLEX: 12.0}
+_STAGE_EFFORT = {"design": 0.6, "implement": 1.0, "verify": 0.6, "release": 0.4, "document": 0.3}
+# Hours of one task, by complexity and stage.
 _TASK_HOURS = {
     complexity: {stage: round(hours * effort, 2) for stage, effort in _STAGE_EFFORT.items()}
     for complexity, hours in _HOURS.items()
@@ -69,8 +69,9 @@ _TASK_HOURS = {
 
 # BLAKE2b of ``request \0 catalog_version \0 options``, 8 bytes. ``_ID_HASH.copy()`` is the
 # empty hash already set up for 8 bytes (no keyword parsing per call), and the part after the
-# request is encoded once per planner, not per plan: ~8.0k instructions a plan id instead of
-# ~11.5k (the hash itself, three 128-byte blocks, is ~5k of it). Hashing the parts one after
+# request is encoded once per planner, not per plan, and the request is encoded strictly (the
+# error handler argument costs ~300): ~8.7k instructions a plan id instead of ~11.5k (the
+# hash itself, three 128-byte blocks, is ~5k of it). Hashing the parts one after
 # the other gives the same digest as hashing them joined, and UTF-8 encodes each character on
 # its own, so the bytes hashed are exactly those of the joined string.
 _ID_HASH = blake2b(digest_size=8)
