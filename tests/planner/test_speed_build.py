@@ -12,6 +12,7 @@ import pytest
 
 from perfect21._digest import blake2b
 from perfect21.planner import Planner, is_normalized
+from perfect21.planner._floats import round2
 from perfect21.planner.models import (
     STAGE_ORDER,
     Plan,
@@ -22,7 +23,7 @@ from perfect21.planner.models import (
     new_task,
 )
 from perfect21.planner.text import normalize_request
-from perfect21.planner.workflow import _TASK_HOURS, plan_id, round2
+from perfect21.planner.workflow import _TASK_HOURS, plan_id
 
 ALL_CHARS = [chr(c) for c in range(sys.maxunicode + 1)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from perfect21._digest import blake2b
+from perfect21.planner._floats import round2
 from perfect21.planner.models import (
     STAGE_ORDER,
     AgentChoice,
@@ -100,25 +101,6 @@ def _encode(text: str) -> bytes:
         return text.encode()
     except UnicodeEncodeError:
         return text.encode("utf-8", "replace")
-
-
-def round2(x: float) -> float:
-    """``round(x, 2)``, exactly, in ~1.3k instructions instead of ~2.6k (callgrind).
-
-    For 0 <= x < 1e7, ``y = x * 100`` is within 2**-23 of the exact 100x, so when y's
-    fraction ``f`` (exact: fmod) is not within 1e-6 of 0.5, the integer 100x rounds to is
-    ``y - f`` or ``y - f + 1`` (both exact). ``round`` returns the double nearest that
-    integer / 100, and so does the correctly rounded division. Anything else, ties included,
-    goes to ``round``. Tested against ``round`` in tests/planner/test_speed_build.py.
-    """
-    y = x * 100.0
-    if 0.0 <= y < 1e9:
-        f = y % 1.0
-        if f < 0.499999:
-            return (y - f) / 100.0
-        if f > 0.500001:
-            return (y - f + 1.0) / 100.0
-    return round(x, 2)
 
 
 _STAGE_LINES = {stage: f"Stage: {stage} — {goal}." for stage, goal in STAGE_GOALS.items()}
