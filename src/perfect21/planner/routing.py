@@ -95,6 +95,9 @@ def score_agents(index: CompiledIndex, scan: Scan) -> Scores:
     return Scores(total, rule, bm25, evidence, order, max(MIN_SCORE, RELATIVE_FLOOR * top))
 
 
+# an enum member as a module global: read as a class attribute it goes through EnumType's
+# __getattr__, ~900 instructions (see workflow.py)
+_SIMPLE = Complexity.SIMPLE
 _OVERLAP_REASON = f"only description overlap (needs {MIN_SCORE_DESCRIPTION_ONLY:g})"
 # Reason texts that depend only on the complexity, built at import (``Complexity.value`` is an
 # enum property, some 400 instructions a read).
@@ -176,7 +179,7 @@ def choose_team(
             stages.append(agents[pick].stage)
             extra[pick] = _BUILD_REASON
     if (
-        complexity is not Complexity.SIMPLE
+        complexity is not _SIMPLE
         and len(chosen) < high
         and "implement" in stages
         and "verify" not in stages
