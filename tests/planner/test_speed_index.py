@@ -119,3 +119,42 @@ def test_scan_matches_the_reference_scan(index: CompiledIndex) -> None:
             got, want = index.scan(text), _reference_scan(index, text)
             assert (got.hits, got.query_tokens, got.latin_count, got.cjk_chars) == (
                 want.hits, want.query_tokens, want.latin_count, want.cjk_chars), text
+
+
+def _reference_rule_scores(
+    index: CompiledIndex, scan: Scan
+) -> tuple[dict[int, float], dict[int, list[str]]]:
+    scores: dict[int, float] = {}
+    evidence: dict[int, list[str]] = {}
+    for key in scan.hits:
+        entry = index.table[key]
+        for idx, weight in entry[0]:
+            scores[idx] = scores.get(idx, 0.0) + weight
+            evidence.setdefault(idx, []).append(key)
+        for idx, weight, translated, label in entry[2]:
+            seen = evidence.setdefault(idx, [])
+            if translated in seen:
+                continue
+            scores[idx] = scores.get(idx, 0.0) + weight
+            seen.append(label)
+    return scores, evidence
+
+
+def _reference_bm25_scores(index: CompiledIndex, scan: Scan) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    for token in scan.query_tokens:
+        for idx, weight in index.bm25.get(token, ()):
+            scores[idx] = scores.get(idx, 0.0) + weight
+    return scores
+
+
+def test_scores_match_the_reference_scores(index: CompiledIndex) -> None:
+    """Same values (bit for bit: summed in the same order), same keys in the same order."""
+    for text in _texts(index):
+        scan = index.scan(text)
+        rule, evidence = index.rule_scores(scan)
+        want_rule, want_evidence = _reference_rule_scores(index, scan)
+        assert list(rule.items()) == list(want_rule.items()), text
+        assert list(evidence.items()) == list(want_evidence.items()), text
+        bm25 = index.bm25_scores(scan)
+        assert list(bm25.items()) == list(_reference_bm25_scores(index, scan).items()), text

