@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import compress, filterfalse
+from itertools import compress
 from typing import Any
 
 from perfect21.planner.models import AgentSpec
@@ -335,16 +335,19 @@ class CompiledIndex:
         for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
             cjk_chars += size
+            last = size - 1
             j = 0
-            while j < size - 1:
-                candidates = lengths.get(run[j : j + 2])
+            while j < last:
+                pair = run[j : j + 2]
+                candidates = lengths.get(pair)
                 if candidates is None:
                     j += 1
                     continue
                 step = 1
                 for n in candidates:
                     if j + n <= size:
-                        key = run[j : j + n]
+                        # the 2-character key is the pair itself, its hash already known
+                        key = pair if n == 2 else run[j : j + n]
                         entry = table.get(key)
                         if entry is not None:
                             hits[key] = None
@@ -473,12 +476,15 @@ def _with_phrases(
         for key in candidates:  # longest first
             words = key.split(" ")
             end = i + len(words)
-            # the first two words are known to match; compare the rest (phrases of 3-4 words)
-            if end <= len(stems) and all(map(str.__eq__, stems[i + 2 : end], words[2:])):
+            # the first two words are known to match; compare the rest (phrases of 3-4 words;
+            # past the last token the slice is short and so unequal)
+            if end == i + 2 or list(stems[i + 2 : end]) == words[2:]:
                 hit_seq += keys[done:i]
                 hit_seq.append(key)
                 query_seq += query_words[done : i + 1]
-                query_seq += filterfalse(_STOPWORDS.__contains__, words[1:])
+                for word in words[1:]:
+                    if word not in _STOPWORDS:
+                        query_seq.append(word)
                 done = end
                 break
     if not done:
