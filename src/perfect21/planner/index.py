@@ -309,8 +309,9 @@ class CompiledIndex:
 
     def scan(self, text: str) -> Scan:
         # The Latin tokens are matched column by column in C (map, zip, filter, dict.fromkeys)
-        # instead of a Python loop per token (~1.3k fewer instructions per token); only the
-        # tokens that start a phrase are looked at one by one.
+        # instead of a Python loop per token; only the tokens that start a phrase are looked
+        # at one by one (with raw_tokens: the slow English requests' scan 192k -> 144k
+        # instructions, ~45 tokens each).
         raws = raw_tokens(text)
         cache = self.token_cache
         infos = list(map(cache.get, raws))
