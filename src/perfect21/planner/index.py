@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import compress
 from typing import Any
 
 from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
-from perfect21.planner.text import CJK_RUN, TOKEN, latin_tokens, stem
+from perfect21.planner.text import CJK_RUN, latin_tokens, raw_tokens, stem
 
 __all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "TagGroups", "compile_index"]
 
@@ -223,7 +224,9 @@ _STOPWORDS = frozenset(
         "between",
     ]
 )
-_QUERY, _MULTI, _KEY = 1, 2, 4  # token flags: BM25 query word, starts a phrase, is a key
+# What the scan needs of a raw token: (stemmed, the stemmed token if it is a BM25 query word,
+# ... if it is a table key, {second token: phrase keys} if it can start a phrase; else None)
+_TokenInfo = tuple[str, str | None, str | None, Mapping[str, Sequence[str]] | None]
 _TOKEN_CACHE_ENTRIES = 16_384
 _K1 = 1.2
 _B = 0.75
@@ -285,51 +288,47 @@ class CompiledIndex:
         # with those two, longest first. Most tokens that can start a phrase are not followed
         # by a second word that continues one, and this finds that with one lookup, no join.
         self.phrases = phrases
-        # raw token -> (stemmed, flags); a per-process memo of _token_info, bounded
-        self.token_cache: dict[str, tuple[str, int]] = {}
+        # raw token -> _TokenInfo; a per-process memo of _token_info, bounded
+        self.token_cache: dict[str, _TokenInfo] = {}
 
     # -- matching -------------------------------------------------------------------------
 
-    def _token_info(self, raw: str) -> tuple[str, int]:
-        """(stemmed token, flags) for a raw lower-case token; memoised, bounded."""
+    def _token_info(self, raw: str) -> _TokenInfo:
+        """What the scan needs of a raw lower-case token; memoised, bounded."""
         stemmed = stem(raw)
-        flags = 0
-        if stemmed not in _STOPWORDS and len(stemmed) > 1 and not stemmed.isdigit():
-            flags |= _QUERY
-        if stemmed in self.phrases:
-            flags |= _MULTI
-        if stemmed in self.table:
-            flags |= _KEY
+        query: str | None = stemmed
+        if stemmed in _STOPWORDS or len(stemmed) <= 1 or stemmed.isdigit():
+            query = None
+        info = (stemmed, query, stemmed if stemmed in self.table else None,
+                self.phrases.get(stemmed))
         cache = self.token_cache
         if len(cache) >= _TOKEN_CACHE_ENTRIES:
             cache.clear()
-        cache[raw] = (stemmed, flags)
-        return stemmed, flags
+        cache[raw] = info
+        return info
 
     def scan(self, text: str) -> Scan:
-        hits: dict[str, None] = {}
-        query: dict[str, None] = {}
+        # The Latin tokens are matched column by column in C (map, zip, filter, dict.fromkeys)
+        # instead of a Python loop per token; only the tokens that start a phrase are looked
+        # at one by one (with raw_tokens: the slow English requests' scan 192k -> 144k
+        # instructions, ~45 tokens each).
+        raws = raw_tokens(text)
         cache = self.token_cache
-        info = [cache.get(raw) or self._token_info(raw) for raw in TOKEN.findall(text.lower())]
-        count = len(info)
-        i = 0
-        while i < count:
-            token, flags = info[i]
-            if flags & _QUERY:
-                query[token] = None
-            if flags & _MULTI and i + 1 < count:
-                keys = self.phrases[token].get(info[i + 1][0])
-                words = None if keys is None else _longest_phrase(keys, info, i)
-                if words is not None:
-                    hits[" ".join(words)] = None
-                    for extra in words[1:]:
-                        if extra not in _STOPWORDS:
-                            query[extra] = None
-                    i += len(words)
-                    continue
-            if flags & _KEY:
-                hits[token] = None
-            i += 1
+        infos = list(map(cache.get, raws))
+        if not all(infos):  # a miss is None, a cached info a non-empty tuple
+            infos = [info or self._token_info(raw) for raw, info in zip(raws, infos, strict=True)]
+        count = len(infos)
+        hit_seq: Sequence[str | None] = ()
+        query_seq: list[str | None] = []
+        if count:
+            stems, query_words, keys, starts = zip(*infos, strict=True)
+            hit_seq = keys
+            query_seq += query_words
+            if any(starts):
+                spliced = _with_phrases(stems, starts, keys, query_words)
+                if spliced is not None:
+                    hit_seq, query_seq = spliced
+        hits = dict.fromkeys(filter(None, hit_seq))
         cjk_chars = 0
         table = self.table
         lengths = self.cjk_lengths
@@ -337,52 +336,67 @@ class CompiledIndex:
         for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
             cjk_chars += size
+            last = size - 1
             j = 0
-            while j < size - 1:
-                candidates = lengths.get(run[j : j + 2])
+            while j < last:
+                pair = run[j : j + 2]
+                candidates = lengths.get(pair)
                 if candidates is None:
                     j += 1
                     continue
                 step = 1
                 for n in candidates:
                     if j + n <= size:
-                        key = run[j : j + n]
+                        # the 2-character key is the pair itself, its hash already known
+                        key = pair if n == 2 else run[j : j + n]
                         entry = table.get(key)
                         if entry is not None:
                             hits[key] = None
-                            for t in entry[1]:  # the words of its translations
-                                query[t] = None
+                            query_seq += entry[1]  # the words of its translations
                             step = n
                             break
                 j += step
-        return Scan(tuple(hits), tuple(query), count, cjk_chars)
+        return Scan(tuple(hits), tuple(dict.fromkeys(filter(None, query_seq))), count, cjk_chars)
 
     def rule_scores(self, scan: Scan) -> tuple[dict[int, float], dict[int, list[str]]]:
         """Keyword score and matched terms (the reasons) of every agent that matched."""
         scores: dict[int, float] = {}
         evidence: dict[int, list[str]] = {}
         table = self.table
+        # "in" then "+=" or a plain store: no scores.get call, no list built by setdefault
+        # only to be dropped (~1.7k fewer instructions per plan). scores and evidence always
+        # have the same keys; 0.0 + weight == weight (weights are never -0.0).
         for key in scan.hits:
             entry = table[key]
             for idx, weight in entry[0]:
-                scores[idx] = scores.get(idx, 0.0) + weight
-                evidence.setdefault(idx, []).append(key)
+                if idx in scores:
+                    scores[idx] += weight
+                    evidence[idx].append(key)
+                else:
+                    scores[idx] = weight
+                    evidence[idx] = [key]
             # the postings of its translations, weighted and labelled at compile time
             for idx, weight, translated, label in entry[2]:
-                seen = evidence.setdefault(idx, [])
-                if translated in seen:
-                    continue
-                scores[idx] = scores.get(idx, 0.0) + weight
-                seen.append(label)
+                if idx in scores:
+                    seen = evidence[idx]
+                    if translated in seen:
+                        continue
+                    scores[idx] += weight
+                    seen.append(label)
+                else:
+                    scores[idx] = weight
+                    evidence[idx] = [label]
         return scores, evidence
 
     def bm25_scores(self, scan: Scan) -> dict[int, float]:
         """BM25 relevance of every agent whose document shares a token with the request."""
         scores: dict[int, float] = {}
-        for postings in map(self.bm25.get, scan.query_tokens):
-            if postings:
-                for idx, weight in postings:
-                    scores[idx] = scores.get(idx, 0.0) + weight
+        for postings in filter(None, map(self.bm25.get, scan.query_tokens)):
+            for idx, weight in postings:
+                if idx in scores:  # as in rule_scores (~1.5k fewer instructions per plan)
+                    scores[idx] += weight
+                else:
+                    scores[idx] = weight
         return scores
 
     def tag_groups(self, scan: Scan) -> TagGroups:
@@ -442,23 +456,43 @@ def _tuples(data: Any) -> Any:
     return data
 
 
-def _longest_phrase(
-    candidates: Sequence[str], info: list[tuple[str, int]], start: int
-) -> list[str] | None:
-    """The words of the longest of ``candidates`` (keys starting with the two tokens at
-    ``start``) that the tokens from ``start`` on spell out, if any."""
-    for key in candidates:
-        words = key.split(" ")
-        end = start + len(words)
-        if end > len(info):
+def _with_phrases(
+    stems: Sequence[str], starts: Sequence[Mapping[str, Sequence[str]] | None],
+    keys: Sequence[str | None], query_words: Sequence[str | None],
+) -> tuple[list[str | None], list[str | None]] | None:
+    """The hits and query words in text order with each phrase the tokens spell in place of
+    its tokens (its key; its first token's query word, then its other words that are not
+    stopwords), or None if they spell none. At each token the longest phrase wins and
+    consumes its tokens. ``starts[i]``: the phrase keys starting with ``stems[i]``, by their
+    second word (None if none)."""
+    hit_seq: list[str | None] = []
+    query_seq: list[str | None] = []
+    done = 0  # tokens before this one are in the sequences
+    for i in compress(range(len(stems) - 1), starts):  # not the last token
+        if i < done:
             continue
-        # the first two words are known to match; compare the rest (phrases of 3-4 words)
-        for k in range(start + 2, end):
-            if info[k][0] != words[k - start]:
+        candidates = starts[i].get(stems[i + 1])  # type: ignore[union-attr]
+        if candidates is None:
+            continue
+        for key in candidates:  # longest first
+            words = key.split(" ")
+            end = i + len(words)
+            # the first two words are known to match; compare the rest (phrases of 3-4 words;
+            # past the last token the slice is short and so unequal)
+            if end == i + 2 or list(stems[i + 2 : end]) == words[2:]:
+                hit_seq += keys[done:i]
+                hit_seq.append(key)
+                query_seq += query_words[done : i + 1]
+                for word in words[1:]:
+                    if word not in _STOPWORDS:
+                        query_seq.append(word)
+                done = end
                 break
-        else:
-            return words
-    return None
+    if not done:
+        return None
+    hit_seq += keys[done:]
+    query_seq += query_words[done:]
+    return hit_seq, query_seq
 
 
 # -- compilation ------------------------------------------------------------------------------

@@ -11,14 +11,14 @@ import re
 from functools import lru_cache
 
 __all__ = [
-    "CJK_RUN", "MAX_TEXT_CHARS", "TOKEN", "is_cjk", "latin_tokens", "normalize_request", "stem"
+    "CJK_RUN", "MAX_TEXT_CHARS", "is_cjk", "latin_tokens", "normalize_request", "raw_tokens",
+    "stem",
 ]
 
 # Analysis reads at most this many characters of a request; the rest is kept in the plan's
 # brief but not scanned (a 1 MB request still plans in well under 50 ms).
 MAX_TEXT_CHARS = 20_000
 
-TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")  # one Latin token (of lower-cased text)
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
 # Words whose plural/verb forms must not be stripped (they would collide or lose meaning).
@@ -56,9 +56,33 @@ def stem(token: str) -> str:
     return token
 
 
+# Every byte that cannot be part of a token, mapped to a space (see raw_tokens).
+_TOKEN_BYTES = bytes(
+    b if chr(b) in "abcdefghijklmnopqrstuvwxyz0123456789+#" else 32 for b in range(256)
+)
+
+
+def raw_tokens(text: str) -> list[str]:
+    """The Latin/number tokens of ``text`` lower-cased, not stemmed: exactly
+    ``re.findall(r"[a-z0-9][a-z0-9+#]*", text.lower())`` (tests/planner/test_speed_index.py
+    checks every code point), computed without a regex.
+
+    Every non-ASCII character becomes one "?" (encode's fast "replace" path), every byte
+    outside ``[a-z0-9+#]`` a space, and str.split() cuts the maximal runs of token
+    characters; a regex match is such a run without its leading "+"/"#" characters. A few C
+    calls over the whole text instead of one regex match per token: ~1.1k fewer
+    instructions per token (callgrind, the slow English sample requests: 69k -> 21k), and
+    no pattern to compile at start-up.
+    """
+    spaced = text.lower().encode("ascii", "replace").translate(_TOKEN_BYTES).decode()
+    if "+" in spaced or "#" in spaced:  # a run may start with them: "c++" yes, "+1" no
+        return [token for token in (run.lstrip("+#") for run in spaced.split()) if token]
+    return spaced.split()
+
+
 def latin_tokens(text: str) -> list[str]:
     """Lower-cased, stemmed Latin/number tokens of ``text`` (CJK characters are skipped)."""
-    return [stem(t) for t in TOKEN.findall(text.lower())]
+    return [stem(t) for t in raw_tokens(text)]
 
 
 def is_cjk(text: str) -> bool:
