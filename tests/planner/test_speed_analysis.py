@@ -88,9 +88,13 @@ _PIECES = [
 ]
 
 
-def _random_texts(seed: int, count: int, max_pieces: int = 14) -> list[str]:
+_ASCII_PIECES = [piece for piece in _PIECES if piece.isascii()]
+
+
+def _random_texts(seed: int, count: int, max_pieces: int = 14, *,
+                  pieces: list[str] = _PIECES) -> list[str]:
     rng = random.Random(seed)
-    return ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, max_pieces)))
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, max_pieces)))
             for _ in range(count)]
 
 
@@ -110,6 +114,13 @@ def test_unit_pattern_matches_as_the_greedy_one_on_random_text() -> None:
 @pytest.mark.parametrize("seed", [2, 3])
 def test_scale_mentions_as_before_on_random_text(seed: int) -> None:
     for text in _random_texts(seed, 30_000):
+        assert analysis._scale_mentions(text) == _ref_scale_mentions(text), text
+
+
+def test_scale_mentions_as_before_on_random_ascii_text() -> None:
+    """ASCII texts take the bytes.find path for numbers."""
+    for text in _random_texts(4, 30_000, pieces=_ASCII_PIECES):
+        assert text.isascii()
         assert analysis._scale_mentions(text) == _ref_scale_mentions(text), text
 
 
