@@ -9,6 +9,7 @@ measure words, qualifier words, units, whitespace, punctuation, digits of other 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from pathlib import Path
@@ -16,6 +17,10 @@ from pathlib import Path
 import pytest
 
 from perfect21.planner import analysis
+from perfect21.planner.catalog import load_catalog
+from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
+from perfect21.planner.index import CompiledIndex, Scan, TagGroups
+from perfect21.planner.models import Analysis, Complexity
 from perfect21.planner.text import normalize_request
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -144,3 +149,142 @@ def test_scale_mentions_examples() -> None:
     assert analysis._scale_mentions("٤٠ services, ４０ services") == \
         ["٤٠ services", "４０ services"]
     assert analysis._scale_mentions("2 services") == []
+
+
+# -- features and analyse -------------------------------------------------------------------
+
+_REF_SPEC_LIST = re.compile(r"[:：][^:：]{0,200}?[,，、;；][^,，、;；]{0,200}?[,，、;；]")
+_REF_FILE_LINE = re.compile(r"\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d")
+_REF_FRAME = re.compile(r"^\s+at\s", re.MULTILINE)
+_REF_ERROR_NAME = re.compile(r"[a-z](?:Error|Exception)\b")
+_REF_SIGNALS = ("scope", "planning", "small", "diagnosis", "conjunction", "construction",
+                "error_report", "change", "fix", "migration", "performance")
+_REF_LOC = {"simple": 60, "medium": 400, "complex": 2500}
+_REF_MODULES = {"simple": 1, "medium": 3, "complex": 6}
+
+
+def _ref_count(text: str, marks: tuple[str, ...]) -> int:
+    return sum(text.count(mark) for mark in marks)
+
+
+def _ref_has_code(text: str) -> bool:
+    return bool(
+        (":" in text and _REF_FILE_LINE.search(text))
+        or (("Error" in text or "Exception" in text) and _REF_ERROR_NAME.search(text))
+        or (" at " in text and "\n" in text and _REF_FRAME.search(text))
+        or 'File "' in text
+    )
+
+
+def _ref_features(
+    text: str, scan: Scan, groups: TagGroups, agent_breadth: int
+) -> tuple[dict[str, float], list[str]]:
+    words = scan.latin_count + scan.cjk_chars / 1.6
+    scale = _ref_scale_mentions(text)
+    vector = {
+        "log_words": math.log1p(words),
+        "list_items": math.sqrt(min(_ref_count(text, (",", "，", "、", " and ", " plus ", "\n- ",
+                                                      "\n* ", "；")), 16)),
+        "breadth": min(agent_breadth, 8) / 4,
+        "scale": 1.0 if scale else 0.0,
+        "code": 1.0 if _ref_has_code(text) else 0.0,
+        "question": 1.0 if ("?" in text or "？" in text) else 0.0,
+        "quoted": 1.0 if any(m in text for m in ('"', "“", "「", "‘", " '")) else 0.0,
+        "spec_list": 1.0 if _REF_SPEC_LIST.search(text) else 0.0,
+        "identifiers": min(_ref_count(text, ("_", "()", "`")), 4) / 2,
+    }
+    counts = dict.fromkeys(_REF_SIGNALS, 0.0)
+    for signal, keys in groups[2].items():
+        if signal in counts:
+            counts[signal] = float(min(len({key.partition("→")[0] for key in keys}), 3))
+    vector.update(counts)
+    return vector, scale
+
+
+def _ref_analyse(text: str, scan: Scan, groups: TagGroups, agent_breadth: int) -> Analysis:
+    vector, scale = _ref_features(text, scan, groups, agent_breadth)
+    domains, stack, signals = groups
+    contributions = []
+    for name, value in vector.items():
+        if value and (weight := WEIGHTS.get(name, 0.0) * value):
+            contributions.append((-abs(weight), name, weight))
+    score = sum([weight for _m, _n, weight in contributions], 0.0)
+    if score >= THRESHOLDS[1]:
+        complexity = Complexity.COMPLEX
+    elif score < THRESHOLDS[0]:
+        complexity = Complexity.SIMPLE
+    else:
+        complexity = Complexity.MEDIUM
+    contributions.sort()
+    bands = f"(simple < {THRESHOLDS[0]:+.2f} <= medium < {THRESHOLDS[1]:+.2f} <= complex)"
+    reasons = [f"complexity {complexity.value}: score {score:+.2f} {bands}"]
+    for _magnitude, name, weight in contributions[:4]:
+        term = f"{weight:+.2f} from {name}"
+        if name in _REF_SIGNALS:
+            term += ": " + ", ".join(signals.get(name, [])[:4])
+        elif name == "scale":
+            term += ": " + ", ".join(scale[:3])
+        reasons.append(term)
+    for label, bucket in (("domains", domains), ("stack", stack)):
+        if bucket:
+            reasons.append(f"{label}: " + "; ".join(f"{k} ({', '.join(v[:2])})"
+                                                    for k, v in bucket.items()))
+    breadth = max(len(domains), 1)
+    loc = int(_REF_LOC[complexity.value] * (1 + 0.25 * (min(breadth, 6) - 1)))
+    modules = _REF_MODULES[complexity.value] + (min(breadth, 6) - 1) // 2
+    latin, cjk = scan.latin_count, scan.cjk_chars
+    language = "zh" if cjk and cjk >= latin else "en"
+    if language == "zh" and latin >= 3:
+        language = "mixed"
+    return Analysis(complexity, tuple(domains), tuple(stack), scan.hits[:32], loc, modules,
+                    language, tuple(reasons))
+
+
+@pytest.fixture(scope="module")
+def index() -> CompiledIndex:
+    return load_catalog(user=False, cache_dir=None).index
+
+
+def _check_analysis(index: CompiledIndex, text: str, breadth: int) -> Analysis:
+    scan = index.scan(text)
+    groups = index.tag_groups(scan)
+    vector, scale = analysis.features(text, scan, groups, agent_breadth=breadth)
+    ref_vector, ref_scale = _ref_features(text, scan, groups, breadth)
+    # the same keys in the same order, the same values bit for bit
+    assert list(vector.items()) == list(ref_vector.items()), text
+    assert scale == ref_scale
+    assert analysis.complexity_score(vector) == sum(
+        [WEIGHTS.get(k, 0.0) * v for k, v in ref_vector.items() if v], 0.0)
+    result = analysis.analyse(text, scan, groups, agent_breadth=breadth)
+    assert result == _ref_analyse(text, scan, groups, breadth), text
+    assert result.to_dict() == _ref_analyse(text, scan, groups, breadth).to_dict()
+    return result
+
+
+def test_analysis_as_before_on_every_request(index: CompiledIndex) -> None:
+    complexities = set()
+    for n, text in enumerate(_requests()):
+        complexities.add(_check_analysis(index, text, n % 10).complexity)
+    assert complexities == set(Complexity)
+
+
+def test_analysis_as_before_on_mixed_requests(index: CompiledIndex) -> None:
+    """Pieces of different requests glued together, with pieces of the random texts: other
+    combinations of signals, tags, marks and scale mentions than the samples have."""
+    requests = _requests()
+    rng = random.Random(5)
+    for n in range(1500):
+        parts = [rng.choice(requests)[: rng.randint(0, 300)] for _ in range(rng.randint(1, 4))]
+        parts += _random_texts(n, rng.randint(0, 2), 8)
+        rng.shuffle(parts)
+        _check_analysis(index, normalize_request(" ".join(parts) or "x"), rng.randint(0, 12))
+
+
+def test_analysis_of_empty_tag_lists(index: CompiledIndex) -> None:
+    """A tag with no labels (tag_groups never makes one) reads as before too."""
+    text = "Build a login page with React: form, validation, and tests"
+    scan = index.scan(text)
+    groups: TagGroups = ({"auth": [], "frontend": ["a", "b", "c"]}, {"react": ["x"]},
+                         {"construction": [], "scope": ["a", "a→b", "c→d", "e"]})
+    assert analysis.analyse(text, scan, groups, agent_breadth=3) == \
+        _ref_analyse(text, scan, groups, 3)
