@@ -66,7 +66,12 @@ _UNIT_PATTERN = (
     r"(?:个|套|张|台|家|条|种|座)?\s*+(?:[a-z0-9][a-z0-9-]*+\s++){0,2}?"
     rf"(?:({_LATIN_UNITS})\b|({_CJK_UNITS}))"
 )
-_SPEC_LIST_PATTERN = r"[:：][^:：]{0,200}?[,，、;；][^,，、;；]{0,200}?[,，、;；]"
+# A colon, within 200 characters (and before another colon) a separator, and within 200 more
+# another. Only the first separator after the colon can start the pair: if the next one after
+# it is more than 200 characters on, every later one is more than 200 from the colon. So the
+# runs are possessive (the same matches as lazy runs that try every separator in turn, tested;
+# ~3k instructions fewer per slow request: no backtracking through up to 200 characters).
+_SPEC_LIST_PATTERN = r"[:：][^:：,，、;；]{0,200}+[,，、;；][^,，、;；]{0,200}+[,，、;；]"
 
 
 @functools.cache
