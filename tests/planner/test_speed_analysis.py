@@ -29,10 +29,14 @@ SAMPLE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "routi
 # -- references: the code before the speed pass --------------------------------------------
 
 _REF_NUMBER = re.compile(r"\d[\d,.]*")
+_REF_LATIN_UNITS = "|".join(sorted((u for u in analysis._UNITS if u.isascii()), key=len,
+                                   reverse=True))
+_REF_CJK_UNITS = "|".join(sorted((u for u in analysis._UNITS if not u.isascii()), key=len,
+                                 reverse=True))
 _REF_UNIT = re.compile(
     r"\s*(million|thousand|billion|百万|[km](?![a-z])|万|千|亿)?\s*\+?\s*(?:多|余|几)?\s*"
     r"(?:个|套|张|台|家|条|种|座)?\s*(?:[a-z0-9][a-z0-9-]*\s+){0,2}?"
-    rf"(?:({analysis._LATIN_UNITS})\b|({analysis._CJK_UNITS}))"
+    rf"(?:({_REF_LATIN_UNITS})\b|({_REF_CJK_UNITS}))"
 )
 _REF_MAGNITUDE = {"million": 1e6, "thousand": 1e3, "billion": 1e9}
 
