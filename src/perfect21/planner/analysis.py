@@ -210,6 +210,8 @@ _INDICES = tuple(range(len(_NAMES)))
 # request has are filled in)
 _SIGNAL_INDEX = {signal: i for i, signal in enumerate(_SIGNALS)}
 _NO_SIGNALS = [0.0] * len(_SIGNALS)
+_ROOTS = tuple([math.sqrt(n) for n in range(17)])  # math.sqrt(min(n, 16)) for n < 17
+_FLOATS = (0.0, 1.0, 2.0)
 
 
 def _values(
@@ -219,19 +221,22 @@ def _values(
     analyse(), which reads it by position."""
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
     scale = _scale_mentions(text)
+    marks = _count(text, _LIST_MARKS) + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0)
+    idents = _count(text, _IDENT_MARKS)
+    # (the caps as conditional expressions, the square roots from a table: min(), float() and
+    # math.sqrt() calls cost some 400 instructions each)
     values = [
         math.log1p(words),
         # separators of enumerations, square-rooted: the third item says more than the tenth
-        math.sqrt(min(_count(text, _LIST_MARKS)
-                      + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0), 16)),
-        min(agent_breadth, 8) / 4,
+        _ROOTS[marks if marks < 16 else 16],
+        (agent_breadth if agent_breadth < 8 else 8) / 4,
         1.0 if scale else 0.0,
         1.0 if _has_code(text) else 0.0,
         1.0 if ("?" in text or "？" in text) else 0.0,
         1.0 if _has_any(text, _QUOTE_MARKS) or ("'" in text and " '" in text) else 0.0,
         # "Build X: a, b, c and d" — a colon introducing a list of deliverables
         1.0 if _spec_list(text) else 0.0,
-        min(_count(text, _IDENT_MARKS), 4) / 2,
+        (idents if idents < 4 else 4) / 2,
     ]
     counts = _NO_SIGNALS.copy()
     for signal, keys in signals.items():
@@ -245,7 +250,7 @@ def _values(
             words_of: set[str] = set()
             for key in keys:
                 words_of.add(key.partition("→")[0])
-            counts[index] = float(min(len(words_of), 3))
+            counts[index] = _FLOATS[len(words_of)] if len(words_of) < 3 else 3.0
     values += counts
     return values, scale
 
