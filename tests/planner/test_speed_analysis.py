@@ -308,3 +308,21 @@ def test_spec_list_pattern_matches_as_the_lazy_one() -> None:
         assert (new and new.span()) == (ref and ref.span()), text
         found += ref is not None
     assert 500 < found < 19_000
+
+
+def test_percent_template_formats_as_the_f_string() -> None:
+    """analysis' "%+.2f" templates give f"{x:+.2f}" for every float: ties, zeros, huge,
+    tiny, non-finite, and many random values around the reasons' range."""
+    rng = random.Random(7)
+    xs = [0.0, -0.0, 0.005, -0.005, 0.015, 0.125, -0.125, 2.675, 1e300, -1e300, 5e-324,
+          float("inf"), float("-inf"), float("nan"), 7.1998, 10.4612]
+    xs += [rng.uniform(-30, 30) for _ in range(50_000)]
+    xs += [round(rng.uniform(-30, 30), 3) for _ in range(20_000)]  # ties like x.xx5
+    xs += [n / 1000 + 0.0005 for n in range(-30_000, 30_000, 7)]
+    xs += [rng.uniform(-1e18, 1e18) for _ in range(5_000)]
+    for x in xs:
+        assert analysis._TERM % (x, "log_words") == f"{x:+.2f} from log_words"
+    assert "%" not in analysis._BANDS
+    for complexity, head, _sizes in (analysis._SIMPLE, analysis._MEDIUM, analysis._COMPLEX):
+        for x in xs[:2_000]:
+            assert head % x == f"complexity {complexity.value}: score {x:+.2f} {analysis._BANDS}"
