@@ -100,7 +100,7 @@ _LIST_MARKS = (",", "，", "、", " and ", " plus ", "；")
 # Marks that start with a line break, looked for only when the text has one: `in` with a
 # one-character needle is a memchr, a longer one (converted to the text's width first in a
 # Chinese text) costs ~1k instructions (~3k fewer per slow plan, with " '" below waiting for
-# "'" and _has_code looking for " at " after a line break).
+# "'" and _has_code's longer needles waiting for "\n", "E" and '"').
 _LINE_LIST_MARKS = ("\n- ", "\n* ")
 # A quoted error message, UI text or value ("Invalid Date", “请选择城市”, 'Pay'): the request
 # points at one concrete thing. An apostrophe has no space before it, an opening quote has.
@@ -119,9 +119,10 @@ _ERROR_NAME = re.compile(r"[a-z](?:Error|Exception)\b")
 def _has_code(text: str) -> bool:
     return bool(
         (":" in text and _FILE_LINE.search(text))
-        or (("Error" in text or "Exception" in text) and _ERROR_NAME.search(text))
+        or ("E" in text and ("Error" in text or "Exception" in text)
+            and _ERROR_NAME.search(text))
         or ("\n" in text and " at " in text and _FRAME.search(text))
-        or 'File "' in text
+        or ('"' in text and 'File "' in text)
     )
 
 
