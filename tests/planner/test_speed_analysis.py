@@ -93,7 +93,8 @@ _PIECES = [
     *["of", "our", "k8s", "aws", "micro-", "legacy", "-", "x", "s", "ab-c"],
     *sorted(analysis._UNITS), "Services", "SERVICES", "servicesx", "services_", "appsx",
     *[" ", " ", " ", "  ", "\t", "\n", "\u3000", "", "，", "、", ":", "：", ";", "(", ")", "İ",
-      "Σ", "ſ", "é", "代码", "的", "_", "`", "()", '"', "“", " '", "Error", " at ", "File \""],
+      "Σ", "ſ", "\u212a", "é", "代码", "的", "_", "`", "()", '"', "“", " '", "Error", " at ",
+      "File \""],
 ]
 
 
