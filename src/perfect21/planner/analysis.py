@@ -59,7 +59,7 @@ _FACTORS = {"": 1.0, "million": 1e6, "thousand": 1e3, "billion": 1e9, "百万": 
 def _by_first_letter(units: list[str]) -> str:
     """The units as one alternation, grouped by first letter ("s(?:ervices|quads|…)|…"): sre
     tries a branch's alternatives one by one, and a dozen first letters fail faster than 33
-    words (~1k instructions per slow request). The same matches: where a unit is tried, at
+    words (~0.7k instructions per slow request). The same matches: where a unit is tried, at
     most one of them matches, as each must end at a word boundary."""
     groups: dict[str, list[str]] = {}
     for unit in sorted(units, key=len, reverse=True):
@@ -160,7 +160,7 @@ _TERM = "%+.2f from %s"
 def _band(complexity: Complexity) -> tuple[Complexity, str, tuple[tuple[int, int], ...]]:
     """(complexity, its reason's %-format, (estimated LOC, modules) by number of domains 0–6+),
     computed once: an Enum member's attribute, its .value and the size arithmetic cost
-    ~8k instructions per plan."""
+    ~5k instructions per plan."""
     sizes = []
     for domains in range(7):
         breadth = max(domains, 1)
@@ -285,8 +285,6 @@ def complexity_score(vector: dict[str, float]) -> float:
     return sum([weight for _magnitude, _name, weight in _contributions(vector)], 0.0)
 
 
-
-
 def _term_texts() -> dict[str, dict[float, str]]:
     """feature -> term w·x -> its reason prefix ("+0.62 from construction"), for every value
     the features other than log_words can take (they take a few each, computed here by the
@@ -308,8 +306,6 @@ def _term_texts() -> dict[str, dict[float, str]]:
 
 
 _TERM_TEXTS = _term_texts()
-
-
 
 
 def analyse(text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int) -> Analysis:
