@@ -56,3 +56,23 @@ def test_a_changed_list_gets_a_fresh_layout() -> None:
         scores = score_agents(index, None)  # type: ignore[arg-type]
         reference = _reference_scores(dict(index.rule), index.evidence, dict(index.bm25))
         _check(agents, scores, reference, Complexity.MEDIUM, bounds, True)
+
+
+_score = (st.floats(min_value=1e-9, max_value=1e9)
+          | st.integers(min_value=0, max_value=10**9).map(lambda n: (n + 0.5) / 1e4)  # ties
+          | st.integers(min_value=0, max_value=10**9).map(lambda n: n / 1e4)
+          | st.sampled_from([0.0, -0.0, 5e-5, 1.5e-4, 2.5e-4, 9999999.99995, 1e7, 1e7 + 0.5]))
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(_score, min_size=1, max_size=12), st.integers(min_value=1, max_value=6))
+def test_inlined_score_rounding_is_round4(values: list[float], high: int) -> None:
+    """The chosen and rejected agents' scores, rounded inline, equal ``round(score, 4)`` bit
+    for bit (``_check`` compares their reprs with the reference's ``round``)."""
+    agents = [AgentSpec(f"agent-{k:02d}", "d") for k in range(len(values))]
+    rule = dict(enumerate(values))
+    index = _Index(rule, {i: ["k1"] for i in rule}, {})
+    scores = score_agents(index, None)  # type: ignore[arg-type]
+    reference = _reference_scores(dict(rule), index.evidence, {})
+    bounds: TeamBounds = {c: (1, high) for c in Complexity}
+    _check(agents, scores, reference, Complexity.SIMPLE, bounds, False)
