@@ -239,4 +239,5 @@ def build_plan(
     plan.estimated_hours = round2(sum(hours))
     plan.rejected = tuple(rejected)
     plan.__class__ = Plan
-    return plan
+    built: Plan = plan  # (a draft is typed Any)
+    return built
