@@ -57,13 +57,18 @@ def _reference_scan(index: CompiledIndex, text: str) -> Scan:
         if token in index.table:
             hits[token] = None
         i += 1
+    # 2-character prefix -> the lengths of the CJK keys that start with it, longest first
+    lengths: dict[str, list[int]] = {}
+    for key in index.table:
+        if CJK_RUN.fullmatch(key) and len(key) >= 2:
+            lengths.setdefault(key[:2], []).append(len(key))
     cjk_chars = 0
     for run in CJK_RUN.findall(text):
         cjk_chars += len(run)
         j = 0
         while j < len(run) - 1:
             step = 1
-            for n in index.cjk_lengths.get(run[j : j + 2], ()):
+            for n in sorted(set(lengths.get(run[j : j + 2], ())), reverse=True):
                 key = run[j : j + n]
                 if j + n <= len(run) and key in index.table:
                     hits[key] = None
@@ -72,7 +77,7 @@ def _reference_scan(index: CompiledIndex, text: str) -> Scan:
                     step = n
                     break
             j += step
-    return Scan(tuple(hits), tuple(query), len(info), cjk_chars)
+    return Scan(tuple(hits), tuple(query), len(info), cjk_chars, text.lower())
 
 
 def _texts(index: CompiledIndex) -> Iterator[str]:
@@ -117,8 +122,8 @@ def test_scan_matches_the_reference_scan(index: CompiledIndex) -> None:
     for text in _texts(index):
         for _ in range(2):  # with the token memo cold, then warm
             got, want = index.scan(text), _reference_scan(index, text)
-            assert (got.hits, got.query_tokens, got.latin_count, got.cjk_chars) == (
-                want.hits, want.query_tokens, want.latin_count, want.cjk_chars), text
+            assert (got.hits, got.query_tokens, got.latin_count, got.cjk_chars, got.lowered) == (
+                want.hits, want.query_tokens, want.latin_count, want.cjk_chars, want.lowered), text
 
 
 def _reference_rule_scores(

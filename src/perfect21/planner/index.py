@@ -26,7 +26,7 @@ from typing import Any
 
 from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
-from perfect21.planner.text import CJK_RUN, latin_tokens, raw_tokens, stem
+from perfect21.planner.text import CJK_RUN, latin_tokens, lowered_tokens, stem
 
 __all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "TagGroups", "compile_index"]
 
@@ -242,16 +242,17 @@ class Scan:
     docs/adr/0005-startup.md), a frozen one ~4 µs more to build on this hot path, and a named
     tuple's fields are slower to read than slots."""
 
-    __slots__ = ("cjk_chars", "hits", "latin_count", "query_tokens")
+    __slots__ = ("cjk_chars", "hits", "latin_count", "lowered", "query_tokens")
 
     def __init__(
         self, hits: tuple[str, ...], query_tokens: tuple[str, ...], latin_count: int,
-        cjk_chars: int,
+        cjk_chars: int, lowered: str,
     ) -> None:
         self.hits = hits  # matched table keys, in text order, each once
         self.query_tokens = query_tokens  # unique stemmed tokens for BM25, incl. translations
         self.latin_count = latin_count
         self.cjk_chars = cjk_chars
+        self.lowered = lowered  # text.lower() of the scanned text (the scan needs it anyway)
 
 
 class CompiledIndex:
@@ -312,7 +313,8 @@ class CompiledIndex:
         # instead of a Python loop per token; only the tokens that start a phrase are looked
         # at one by one (with raw_tokens: the slow English requests' scan 192k -> 144k
         # instructions, ~45 tokens each).
-        raws = raw_tokens(text)
+        lowered = text.lower()
+        raws = lowered_tokens(lowered)
         cache = self.token_cache
         infos = list(map(cache.get, raws))
         if not all(infos):  # a miss is None, a cached info a non-empty tuple
@@ -336,27 +338,34 @@ class CompiledIndex:
         for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
             cjk_chars += size
+            if size < 3:
+                # a 2-character run is its own only possible key: no slice, no lengths
+                # (~1.5k instructions; a quarter of the runs of the slow Chinese requests)
+                if size == 2 and run in table:
+                    hits[run] = None
+                    query_seq += table[run][1]  # the words of its translations
+                continue
             last = size - 1
             j = 0
             while j < last:
                 pair = run[j : j + 2]
-                candidates = lengths.get(pair)
-                if candidates is None:
+                if pair not in lengths:  # "in", not .get: most pairs start no key (-300)
                     j += 1
                     continue
                 step = 1
-                for n in candidates:
+                for n in lengths[pair]:
                     if j + n <= size:
                         # the 2-character key is the pair itself, its hash already known
                         key = pair if n == 2 else run[j : j + n]
                         entry = table.get(key)
                         if entry is not None:
                             hits[key] = None
-                            query_seq += entry[1]  # the words of its translations
+                            query_seq += entry[1]
                             step = n
                             break
                 j += step
-        return Scan(tuple(hits), tuple(dict.fromkeys(filter(None, query_seq))), count, cjk_chars)
+        return Scan(tuple(hits), tuple(dict.fromkeys(filter(None, query_seq))), count, cjk_chars,
+                    lowered)
 
     def rule_scores(self, scan: Scan) -> tuple[dict[int, float], dict[int, list[str]]]:
         """Keyword score and matched terms (the reasons) of every agent that matched."""
