@@ -377,15 +377,22 @@ class CompiledIndex:
         # have the same keys; 0.0 + weight == weight (weights are never -0.0).
         for key in scan.hits:
             entry = table[key]
-            for idx, weight in entry[0]:
-                if idx in scores:
-                    scores[idx] += weight
-                    evidence[idx].append(key)
-                else:
-                    scores[idx] = weight
-                    evidence[idx] = [key]
+            # most keys have no translated postings, many no postings of their own (a lexicon
+            # or taxonomy term): a test skips the loop's set-up (rule 28.2k -> 26.1k a slow plan)
+            direct = entry[0]
+            if direct:
+                for idx, weight in direct:
+                    if idx in scores:
+                        scores[idx] += weight
+                        evidence[idx].append(key)
+                    else:
+                        scores[idx] = weight
+                        evidence[idx] = [key]
             # the postings of its translations, weighted and labelled at compile time
-            for idx, weight, translated, label in entry[2]:
+            translations = entry[2]
+            if not translations:
+                continue
+            for idx, weight, translated, label in translations:
                 if idx in scores:
                     seen = evidence[idx]
                     if translated in seen:
