@@ -40,7 +40,7 @@ def _reference_scan(index: CompiledIndex, text: str) -> Scan:
         if is_query:
             query[token] = None
         if token in index.phrases and i + 1 < len(info):
-            keys = index.phrases[token].get(info[i + 1][0], ())
+            keys = [phrase[0] for phrase in index.phrases[token].get(info[i + 1][0], ())]
             for key in keys:
                 words = key.split(" ")
                 if [t for t, _ in info[i : i + len(words)]] == words:
@@ -90,7 +90,7 @@ def _texts(index: CompiledIndex) -> Iterator[str]:
     # text early or are cut by CJK text and punctuation, CJK keys glued to each other
     rng = random.Random(21)
     words = sorted({w for first, seconds in index.phrases.items() for w in (first, *seconds)})
-    phrases = sorted({k for by_second in index.phrases.values() for ks in by_second.values()
+    phrases = sorted({k[0] for by_second in index.phrases.values() for ks in by_second.values()
                       for k in ks})
     cjk = sorted(k for k in index.table if CJK_RUN.fullmatch(k))
     glue = [" ", " ", " ", "，", "、", ". ", "+", "#", " c++ ", " C# ", "İ", "\u212a", "😀"]

@@ -39,8 +39,8 @@ TagGroups = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str
 FORMAT_VERSION = "p21-index-9"
 # Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
 # not what it plans: invalidates disk caches, keeps plan ids.
-CACHE_LAYOUT = "6"  # 3: tuples instead of lists; 4: translations resolved per key;
-# 5, 6: tags by kind, labels by tag
+CACHE_LAYOUT = "7"  # 3: tuples instead of lists; 4: translations resolved per key;
+# 5, 6: tags by kind, labels by tag; 7: phrases split at compile time
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -226,7 +226,10 @@ _STOPWORDS = frozenset(
 )
 # What the scan needs of a raw token: (stemmed, the stemmed token if it is a BM25 query word,
 # ... if it is a table key, {second token: phrase keys} if it can start a phrase; else None)
-_TokenInfo = tuple[str, str | None, str | None, Mapping[str, Sequence[str]] | None]
+_TokenInfo = tuple[str, str | None, str | None, Mapping[str, Sequence["_Phrase"]] | None]
+# A Latin key of 2 to ``max_ngram`` tokens as the scan reads it: (key, its number of tokens,
+# its tokens after the second, its tokens after the first that are not stopwords)
+_Phrase = tuple[str, int, tuple[str, ...], tuple[str, ...]]
 _TOKEN_CACHE_ENTRIES = 16_384
 _K1 = 1.2
 _B = 0.75
@@ -270,7 +273,7 @@ class CompiledIndex:
         max_ngram: int,
         cjk_lengths: Mapping[str, Sequence[int]],
         bm25: Mapping[str, Sequence[Sequence[Any]]],
-        phrases: Mapping[str, Mapping[str, Sequence[str]]],
+        phrases: Mapping[str, Mapping[str, Sequence[_Phrase]]],
     ) -> None:
         self.names = names
         self.position = position
@@ -286,8 +289,9 @@ class CompiledIndex:
         self.cjk_lengths = cjk_lengths
         self.bm25 = bm25  # token -> [[idx, weight], ...]
         # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
-        # with those two, longest first. Most tokens that can start a phrase are not followed
-        # by a second word that continues one, and this finds that with one lookup, no join.
+        # with those two, longest first, each split at compile time (_Phrase). Most tokens that
+        # can start a phrase are not followed by a second word that continues one, and this
+        # finds that with one lookup, no join.
         self.phrases = phrases
         # raw token -> _TokenInfo; a per-process memo of _token_info, bounded
         self.token_cache: dict[str, _TokenInfo] = {}
@@ -473,13 +477,13 @@ def _tuples(data: Any) -> Any:
 
 
 def _with_phrases(
-    stems: Sequence[str], starts: Sequence[Mapping[str, Sequence[str]] | None],
+    stems: tuple[str, ...], starts: Sequence[Mapping[str, Sequence[_Phrase]] | None],
     keys: Sequence[str | None], query_words: Sequence[str | None],
 ) -> tuple[list[str | None], list[str | None]] | None:
     """The hits and query words in text order with each phrase the tokens spell in place of
     its tokens (its key; its first token's query word, then its other words that are not
     stopwords), or None if they spell none. At each token the longest phrase wins and
-    consumes its tokens. ``starts[i]``: the phrase keys starting with ``stems[i]``, by their
+    consumes its tokens. ``starts[i]``: the phrases starting with ``stems[i]``, by their
     second word (None if none)."""
     hit_seq: list[str | None] = []
     query_seq: list[str | None] = []
@@ -490,18 +494,17 @@ def _with_phrases(
         candidates = starts[i].get(stems[i + 1])  # type: ignore[union-attr]
         if candidates is None:
             continue
-        for key in candidates:  # longest first
-            words = key.split(" ")
-            end = i + len(words)
+        # longest first; split and stopword-filtered at compile time (no split, len or
+        # stopword test per match: ~1.3k fewer instructions a phrase)
+        for key, size, rest, extra in candidates:
+            end = i + size
             # the first two words are known to match; compare the rest (phrases of 3-4 words;
             # past the last token the slice is short and so unequal)
-            if end == i + 2 or list(stems[i + 2 : end]) == words[2:]:
+            if size == 2 or stems[i + 2 : end] == rest:
                 hit_seq += keys[done:i]
                 hit_seq.append(key)
                 query_seq += query_words[done : i + 1]
-                for word in words[1:]:
-                    if word not in _STOPWORDS:
-                        query_seq.append(word)
+                query_seq += extra
                 done = end
                 break
     if not done:
@@ -655,17 +658,19 @@ def _tag_kind(tag: str, names: dict[str, str]) -> tuple[int, str]:
     return _TAG_KINDS[kind], names.setdefault(name, name)
 
 
-def _phrases(table: Mapping[str, Any], max_ngram: int) -> dict[str, dict[str, list[str]]]:
+def _phrases(table: Mapping[str, Any], max_ngram: int) -> dict[str, dict[str, list[_Phrase]]]:
     """Latin keys of 2 to ``max_ngram`` tokens by first and second token, longest first
-    (the scan never tries longer phrases)."""
-    phrases: dict[str, dict[str, list[str]]] = {}
+    (the scan never tries longer phrases), as _Phrase."""
+    phrases: dict[str, dict[str, list[_Phrase]]] = {}
     for key in sorted(table):
         words = key.split(" ")
         if 2 <= len(words) <= max_ngram:
-            phrases.setdefault(words[0], {}).setdefault(words[1], []).append(key)
+            phrase = (key, len(words), tuple(words[2:]),
+                      tuple([w for w in words[1:] if w not in _STOPWORDS]))
+            phrases.setdefault(words[0], {}).setdefault(words[1], []).append(phrase)
     for by_second in phrases.values():
         for keys in by_second.values():
-            keys.sort(key=lambda k: -k.count(" "))
+            keys.sort(key=lambda phrase: -phrase[1])
     return phrases
 
 
