@@ -13,7 +13,7 @@ import pytest
 
 from perfect21.planner.catalog import load_catalog
 from perfect21.planner.index import _STOPWORDS, CompiledIndex, Scan
-from perfect21.planner.text import normalize_request, raw_tokens, stem
+from perfect21.planner.text import lowered_tokens, normalize_request, raw_tokens, stem
 
 TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -163,3 +163,29 @@ def test_scores_match_the_reference_scores(index: CompiledIndex) -> None:
         assert list(evidence.items()) == list(want_evidence.items()), text
         bm25 = index.bm25_scores(scan)
         assert list(bm25.items()) == list(_reference_bm25_scores(index, scan).items()), text
+
+
+def test_phrases_are_split_like_their_keys(index: CompiledIndex) -> None:
+    """The compile-time split the scan reads instead of key.split(" ") per match."""
+    for first, by_second in index.phrases.items():
+        for second, phrases in by_second.items():
+            assert [p[1] for p in phrases] == sorted((p[1] for p in phrases), reverse=True)
+            for key, size, rest, extra in phrases:
+                words = key.split(" ")
+                assert words[:2] == [first, second] and size == len(words)
+                assert rest == tuple(words[2:])
+                assert extra == tuple(w for w in words[1:] if w not in _STOPWORDS)
+
+
+def test_tuples_keeps_shared_list_free_tuples() -> None:
+    from perfect21.planner.index import _tuples
+
+    shared = ("a", ("b",))
+    data = _tuples({"x": [shared, shared, ["c", shared]], "y": ("d", ["e"])})
+    assert data == {"x": (shared, shared, ("c", shared)), "y": ("d", ("e",))}
+    assert data["x"][0] is shared and data["x"][1] is shared and data["x"][2][1] is shared
+
+
+def test_lowered_tokens_are_the_raw_tokens_of_the_lowered_text() -> None:
+    for text in ("Next.js + C# 中文 İSTANBUL \u212aelvin", "", "ABC def", "😀 x+y"):
+        assert lowered_tokens(text.lower()) == raw_tokens(text)
