@@ -13,7 +13,7 @@ import pytest
 
 from perfect21.planner.catalog import load_catalog
 from perfect21.planner.index import _STOPWORDS, CompiledIndex, Scan
-from perfect21.planner.text import normalize_request, raw_tokens, stem
+from perfect21.planner.text import lowered_tokens, normalize_request, raw_tokens, stem
 
 TOKEN = re.compile(r"[a-z0-9][a-z0-9+#]*")
 CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -40,7 +40,7 @@ def _reference_scan(index: CompiledIndex, text: str) -> Scan:
         if is_query:
             query[token] = None
         if token in index.phrases and i + 1 < len(info):
-            keys = index.phrases[token].get(info[i + 1][0], ())
+            keys = [phrase[0] for phrase in index.phrases[token].get(info[i + 1][0], ())]
             for key in keys:
                 words = key.split(" ")
                 if [t for t, _ in info[i : i + len(words)]] == words:
@@ -57,13 +57,18 @@ def _reference_scan(index: CompiledIndex, text: str) -> Scan:
         if token in index.table:
             hits[token] = None
         i += 1
+    # 2-character prefix -> the lengths of the CJK keys that start with it, longest first
+    lengths: dict[str, list[int]] = {}
+    for key in index.table:
+        if CJK_RUN.fullmatch(key) and len(key) >= 2:
+            lengths.setdefault(key[:2], []).append(len(key))
     cjk_chars = 0
     for run in CJK_RUN.findall(text):
         cjk_chars += len(run)
         j = 0
         while j < len(run) - 1:
             step = 1
-            for n in index.cjk_lengths.get(run[j : j + 2], ()):
+            for n in sorted(set(lengths.get(run[j : j + 2], ())), reverse=True):
                 key = run[j : j + n]
                 if j + n <= len(run) and key in index.table:
                     hits[key] = None
@@ -72,7 +77,7 @@ def _reference_scan(index: CompiledIndex, text: str) -> Scan:
                     step = n
                     break
             j += step
-    return Scan(tuple(hits), tuple(query), len(info), cjk_chars)
+    return Scan(tuple(hits), tuple(query), len(info), cjk_chars, text.lower())
 
 
 def _texts(index: CompiledIndex) -> Iterator[str]:
@@ -85,7 +90,7 @@ def _texts(index: CompiledIndex) -> Iterator[str]:
     # text early or are cut by CJK text and punctuation, CJK keys glued to each other
     rng = random.Random(21)
     words = sorted({w for first, seconds in index.phrases.items() for w in (first, *seconds)})
-    phrases = sorted({k for by_second in index.phrases.values() for ks in by_second.values()
+    phrases = sorted({k[0] for by_second in index.phrases.values() for ks in by_second.values()
                       for k in ks})
     cjk = sorted(k for k in index.table if CJK_RUN.fullmatch(k))
     glue = [" ", " ", " ", "，", "、", ". ", "+", "#", " c++ ", " C# ", "İ", "\u212a", "😀"]
@@ -117,8 +122,8 @@ def test_scan_matches_the_reference_scan(index: CompiledIndex) -> None:
     for text in _texts(index):
         for _ in range(2):  # with the token memo cold, then warm
             got, want = index.scan(text), _reference_scan(index, text)
-            assert (got.hits, got.query_tokens, got.latin_count, got.cjk_chars) == (
-                want.hits, want.query_tokens, want.latin_count, want.cjk_chars), text
+            assert (got.hits, got.query_tokens, got.latin_count, got.cjk_chars, got.lowered) == (
+                want.hits, want.query_tokens, want.latin_count, want.cjk_chars, want.lowered), text
 
 
 def _reference_rule_scores(
@@ -158,3 +163,29 @@ def test_scores_match_the_reference_scores(index: CompiledIndex) -> None:
         assert list(evidence.items()) == list(want_evidence.items()), text
         bm25 = index.bm25_scores(scan)
         assert list(bm25.items()) == list(_reference_bm25_scores(index, scan).items()), text
+
+
+def test_phrases_are_split_like_their_keys(index: CompiledIndex) -> None:
+    """The compile-time split the scan reads instead of key.split(" ") per match."""
+    for first, by_second in index.phrases.items():
+        for second, phrases in by_second.items():
+            assert [p[1] for p in phrases] == sorted((p[1] for p in phrases), reverse=True)
+            for key, size, rest, extra in phrases:
+                words = key.split(" ")
+                assert words[:2] == [first, second] and size == len(words)
+                assert rest == tuple(words[2:])
+                assert extra == tuple(w for w in words[1:] if w not in _STOPWORDS)
+
+
+def test_tuples_keeps_shared_list_free_tuples() -> None:
+    from perfect21.planner.index import _tuples
+
+    shared = ("a", ("b",))
+    data = _tuples({"x": [shared, shared, ["c", shared]], "y": ("d", ["e"])})
+    assert data == {"x": (shared, shared, ("c", shared)), "y": ("d", ("e",))}
+    assert data["x"][0] is shared and data["x"][1] is shared and data["x"][2][1] is shared
+
+
+def test_lowered_tokens_are_the_raw_tokens_of_the_lowered_text() -> None:
+    for text in ("Next.js + C# 中文 İSTANBUL \u212aelvin", "", "ABC def", "😀 x+y"):
+        assert lowered_tokens(text.lower()) == raw_tokens(text)

@@ -26,7 +26,7 @@ from typing import Any
 
 from perfect21.planner.models import AgentSpec
 from perfect21.planner.signals import COMPLEXITY_SIGNALS, TAXONOMY_FILE
-from perfect21.planner.text import CJK_RUN, latin_tokens, raw_tokens, stem
+from perfect21.planner.text import CJK_RUN, latin_tokens, lowered_tokens, stem
 
 __all__ = ["CACHE_LAYOUT", "FORMAT_VERSION", "CompiledIndex", "Scan", "TagGroups", "compile_index"]
 
@@ -39,8 +39,8 @@ TagGroups = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str
 FORMAT_VERSION = "p21-index-9"
 # Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
 # not what it plans: invalidates disk caches, keeps plan ids.
-CACHE_LAYOUT = "6"  # 3: tuples instead of lists; 4: translations resolved per key;
-# 5, 6: tags by kind, labels by tag
+CACHE_LAYOUT = "7"  # 3: tuples instead of lists; 4: translations resolved per key;
+# 5, 6: tags by kind, labels by tag; 7: phrases split at compile time
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -226,7 +226,10 @@ _STOPWORDS = frozenset(
 )
 # What the scan needs of a raw token: (stemmed, the stemmed token if it is a BM25 query word,
 # ... if it is a table key, {second token: phrase keys} if it can start a phrase; else None)
-_TokenInfo = tuple[str, str | None, str | None, Mapping[str, Sequence[str]] | None]
+_TokenInfo = tuple[str, str | None, str | None, Mapping[str, Sequence["_Phrase"]] | None]
+# A Latin key of 2 to ``max_ngram`` tokens as the scan reads it: (key, its number of tokens,
+# its tokens after the second, its tokens after the first that are not stopwords)
+_Phrase = tuple[str, int, tuple[str, ...], tuple[str, ...]]
 _TOKEN_CACHE_ENTRIES = 16_384
 _K1 = 1.2
 _B = 0.75
@@ -242,16 +245,17 @@ class Scan:
     docs/adr/0005-startup.md), a frozen one ~4 µs more to build on this hot path, and a named
     tuple's fields are slower to read than slots."""
 
-    __slots__ = ("cjk_chars", "hits", "latin_count", "query_tokens")
+    __slots__ = ("cjk_chars", "hits", "latin_count", "lowered", "query_tokens")
 
     def __init__(
         self, hits: tuple[str, ...], query_tokens: tuple[str, ...], latin_count: int,
-        cjk_chars: int,
+        cjk_chars: int, lowered: str,
     ) -> None:
         self.hits = hits  # matched table keys, in text order, each once
         self.query_tokens = query_tokens  # unique stemmed tokens for BM25, incl. translations
         self.latin_count = latin_count
         self.cjk_chars = cjk_chars
+        self.lowered = lowered  # text.lower() of the scanned text (the scan needs it anyway)
 
 
 class CompiledIndex:
@@ -269,7 +273,7 @@ class CompiledIndex:
         max_ngram: int,
         cjk_lengths: Mapping[str, Sequence[int]],
         bm25: Mapping[str, Sequence[Sequence[Any]]],
-        phrases: Mapping[str, Mapping[str, Sequence[str]]],
+        phrases: Mapping[str, Mapping[str, Sequence[_Phrase]]],
     ) -> None:
         self.names = names
         self.position = position
@@ -285,8 +289,9 @@ class CompiledIndex:
         self.cjk_lengths = cjk_lengths
         self.bm25 = bm25  # token -> [[idx, weight], ...]
         # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
-        # with those two, longest first. Most tokens that can start a phrase are not followed
-        # by a second word that continues one, and this finds that with one lookup, no join.
+        # with those two, longest first, each split at compile time (_Phrase). Most tokens that
+        # can start a phrase are not followed by a second word that continues one, and this
+        # finds that with one lookup, no join.
         self.phrases = phrases
         # raw token -> _TokenInfo; a per-process memo of _token_info, bounded
         self.token_cache: dict[str, _TokenInfo] = {}
@@ -312,7 +317,8 @@ class CompiledIndex:
         # instead of a Python loop per token; only the tokens that start a phrase are looked
         # at one by one (with raw_tokens: the slow English requests' scan 192k -> 144k
         # instructions, ~45 tokens each).
-        raws = raw_tokens(text)
+        lowered = text.lower()
+        raws = lowered_tokens(lowered)
         cache = self.token_cache
         infos = list(map(cache.get, raws))
         if not all(infos):  # a miss is None, a cached info a non-empty tuple
@@ -336,27 +342,34 @@ class CompiledIndex:
         for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
             cjk_chars += size
+            if size < 3:
+                # a 2-character run is its own only possible key: no slice, no lengths
+                # (~1.5k instructions; a quarter of the runs of the slow Chinese requests)
+                if size == 2 and run in table:
+                    hits[run] = None
+                    query_seq += table[run][1]  # the words of its translations
+                continue
             last = size - 1
             j = 0
             while j < last:
                 pair = run[j : j + 2]
-                candidates = lengths.get(pair)
-                if candidates is None:
+                if pair not in lengths:  # "in", not .get: most pairs start no key (-300)
                     j += 1
                     continue
                 step = 1
-                for n in candidates:
+                for n in lengths[pair]:
                     if j + n <= size:
                         # the 2-character key is the pair itself, its hash already known
                         key = pair if n == 2 else run[j : j + n]
                         entry = table.get(key)
                         if entry is not None:
                             hits[key] = None
-                            query_seq += entry[1]  # the words of its translations
+                            query_seq += entry[1]
                             step = n
                             break
                 j += step
-        return Scan(tuple(hits), tuple(dict.fromkeys(filter(None, query_seq))), count, cjk_chars)
+        return Scan(tuple(hits), tuple(dict.fromkeys(filter(None, query_seq))), count, cjk_chars,
+                    lowered)
 
     def rule_scores(self, scan: Scan) -> tuple[dict[int, float], dict[int, list[str]]]:
         """Keyword score and matched terms (the reasons) of every agent that matched."""
@@ -368,15 +381,22 @@ class CompiledIndex:
         # have the same keys; 0.0 + weight == weight (weights are never -0.0).
         for key in scan.hits:
             entry = table[key]
-            for idx, weight in entry[0]:
-                if idx in scores:
-                    scores[idx] += weight
-                    evidence[idx].append(key)
-                else:
-                    scores[idx] = weight
-                    evidence[idx] = [key]
+            # most keys have no translated postings, many no postings of their own (a lexicon
+            # or taxonomy term): a test skips the loop's set-up (rule 28.2k -> 26.1k a slow plan)
+            direct = entry[0]
+            if direct:
+                for idx, weight in direct:
+                    if idx in scores:
+                        scores[idx] += weight
+                        evidence[idx].append(key)
+                    else:
+                        scores[idx] = weight
+                        evidence[idx] = [key]
             # the postings of its translations, weighted and labelled at compile time
-            for idx, weight, translated, label in entry[2]:
+            translations = entry[2]
+            if not translations:
+                continue
+            for idx, weight, translated, label in translations:
                 if idx in scores:
                     seen = evidence[idx]
                     if translated in seen:
@@ -413,7 +433,7 @@ class CompiledIndex:
                 group = groups[kind]
                 found = group.get(name)
                 if found is None:
-                    group[name] = list(labels)
+                    group[name] = [*labels]  # a display, not a list() call: -250 per tag
                 else:
                     found += labels
         return groups
@@ -447,23 +467,32 @@ class CompiledIndex:
         )
 
 
+def _is(a: object, b: object) -> bool:
+    return a is b
+
+
 def _tuples(data: Any) -> Any:
     """``data`` with every list (also inside dicts and lists) turned into a tuple."""
     if isinstance(data, dict):
         return {key: _tuples(value) for key, value in data.items()}
-    if isinstance(data, list | tuple):
+    if isinstance(data, list):
         return tuple([_tuples(item) for item in data])
+    if isinstance(data, tuple):
+        items = [_tuples(item) for item in data]
+        # a tuple with no list inside is kept: an object shared in the index (see _phrases)
+        # stays one object, which marshal stores and loads once
+        return data if all(map(_is, items, data)) else tuple(items)
     return data
 
 
 def _with_phrases(
-    stems: Sequence[str], starts: Sequence[Mapping[str, Sequence[str]] | None],
+    stems: tuple[str, ...], starts: Sequence[Mapping[str, Sequence[_Phrase]] | None],
     keys: Sequence[str | None], query_words: Sequence[str | None],
 ) -> tuple[list[str | None], list[str | None]] | None:
     """The hits and query words in text order with each phrase the tokens spell in place of
     its tokens (its key; its first token's query word, then its other words that are not
     stopwords), or None if they spell none. At each token the longest phrase wins and
-    consumes its tokens. ``starts[i]``: the phrase keys starting with ``stems[i]``, by their
+    consumes its tokens. ``starts[i]``: the phrases starting with ``stems[i]``, by their
     second word (None if none)."""
     hit_seq: list[str | None] = []
     query_seq: list[str | None] = []
@@ -474,18 +503,17 @@ def _with_phrases(
         candidates = starts[i].get(stems[i + 1])  # type: ignore[union-attr]
         if candidates is None:
             continue
-        for key in candidates:  # longest first
-            words = key.split(" ")
-            end = i + len(words)
+        # longest first; split and stopword-filtered at compile time (no split, len or
+        # stopword test per match: ~1.3k fewer instructions a phrase)
+        for key, size, rest, extra in candidates:
+            end = i + size
             # the first two words are known to match; compare the rest (phrases of 3-4 words;
             # past the last token the slice is short and so unequal)
-            if end == i + 2 or list(stems[i + 2 : end]) == words[2:]:
+            if size == 2 or stems[i + 2 : end] == rest:
                 hit_seq += keys[done:i]
                 hit_seq.append(key)
                 query_seq += query_words[done : i + 1]
-                for word in words[1:]:
-                    if word not in _STOPWORDS:
-                        query_seq.append(word)
+                query_seq += extra
                 done = end
                 break
     if not done:
@@ -639,17 +667,25 @@ def _tag_kind(tag: str, names: dict[str, str]) -> tuple[int, str]:
     return _TAG_KINDS[kind], names.setdefault(name, name)
 
 
-def _phrases(table: Mapping[str, Any], max_ngram: int) -> dict[str, dict[str, list[str]]]:
+def _phrases(table: Mapping[str, Any], max_ngram: int) -> dict[str, dict[str, list[_Phrase]]]:
     """Latin keys of 2 to ``max_ngram`` tokens by first and second token, longest first
-    (the scan never tries longer phrases)."""
-    phrases: dict[str, dict[str, list[str]]] = {}
+    (the scan never tries longer phrases), as _Phrase."""
+    phrases: dict[str, dict[str, list[_Phrase]]] = {}
+    # one object per distinct word and word tuple: marshal stores a shared object once and
+    # the cache loads it once (loading the catalog stays within ~0.3M instructions of the
+    # unsplit phrases)
+    shared: dict[Any, Any] = {}
     for key in sorted(table):
-        words = key.split(" ")
+        words = [shared.setdefault(word, word) for word in key.split(" ")]
         if 2 <= len(words) <= max_ngram:
-            phrases.setdefault(words[0], {}).setdefault(words[1], []).append(key)
+            rest = tuple(words[2:])
+            extra = tuple([w for w in words[1:] if w not in _STOPWORDS])
+            phrase = (key, len(words), shared.setdefault(rest, rest),
+                      shared.setdefault(extra, extra))
+            phrases.setdefault(words[0], {}).setdefault(words[1], []).append(phrase)
     for by_second in phrases.values():
         for keys in by_second.values():
-            keys.sort(key=lambda k: -k.count(" "))
+            keys.sort(key=lambda phrase: -phrase[1])
     return phrases
 
 

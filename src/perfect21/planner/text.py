@@ -11,8 +11,8 @@ import re
 from functools import lru_cache
 
 __all__ = [
-    "CJK_RUN", "MAX_TEXT_CHARS", "is_cjk", "latin_tokens", "normalize_request", "raw_tokens",
-    "stem",
+    "CJK_RUN", "MAX_TEXT_CHARS", "is_cjk", "latin_tokens", "lowered_tokens", "normalize_request",
+    "raw_tokens", "stem",
 ]
 
 # Analysis reads at most this many characters of a request; the rest is kept in the plan's
@@ -74,7 +74,12 @@ def raw_tokens(text: str) -> list[str]:
     instructions per token (callgrind, the slow English sample requests: 69k -> 21k), and
     no pattern to compile at start-up.
     """
-    spaced = text.lower().encode("ascii", "replace").translate(_TOKEN_BYTES).decode()
+    return lowered_tokens(text.lower())
+
+
+def lowered_tokens(lowered: str) -> list[str]:
+    """``raw_tokens`` of a text already lower-cased (``lowered == text.lower()``)."""
+    spaced = lowered.encode("ascii", "replace").translate(_TOKEN_BYTES).decode()
     if "+" in spaced or "#" in spaced:  # a run may start with them: "c++" yes, "+1" no
         return [token for token in (run.lstrip("+#") for run in spaced.split()) if token]
     return spaced.split()
