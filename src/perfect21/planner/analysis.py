@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable
 from itertools import compress
 
 from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
@@ -32,12 +31,12 @@ __all__ = ["analyse", "features"]
 # word and up to two qualifier words, then a unit that counts parts of a system. The unit is an
 # explicit alternative: a free ``[a-z]+`` let the qualifier swallow "component" and leave "s",
 # so plain English "40 services" was never found.
-_NUMBER = re.compile(r"\d[\d,.]*")
 # ASCII digits as b"0", every other byte unchanged: in an ASCII text (where \d is [0-9]) a
 # number starts at the next b"0" after the last number, found by bytes.find — a few hundred
 # instructions, where sre's search for \d costs ~80 per character (~13k fewer per slow English
 # request). A non-ASCII text keeps the search: \d also takes other scripts' digits.
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_DIGIT = re.compile(r"\d")
 # unit -> the count from which it means a large piece of work
 _UNITS: dict[str, float] = {
     **dict.fromkeys(
@@ -70,16 +69,41 @@ def _by_first_letter(units: list[str]) -> str:
 
 _LATIN_UNITS = _by_first_letter([u for u in _UNITS if u.isascii()])
 _CJK_UNITS = "|".join(sorted((u for u in _UNITS if not u.isascii()), key=len, reverse=True))
-# The whitespace runs and a qualifier word's tail are possessive (``*+``, ``++``: Python 3.11):
-# what follows each of them never starts with what they match, so giving a character back
-# could only reach a state already tried — the same matches, without sre retrying the rest of
-# the pattern once per way of splitting a space between the ``\s*`` (~11k instructions fewer
-# per slow request; see tests/planner/test_speed_analysis.py).
+_LATIN_FIRST = "".join(sorted({u[0] for u in _UNITS if u.isascii()}))
+_QUALIFIER = r"[a-z0-9][a-z0-9-]*+\s++"
+# The pattern after the number, as the first pass wrote it:
+#     \s*(magnitude)?\s*\+?\s*(?:多|余|几)?\s*(?:个|套|…)?\s*(?:Q){0,2}?(?:(Latin)\b|(CJK))
+# with Q = [a-z0-9][a-z0-9-]*\s+, a qualifier word. Now, with the same matches:
+# * The whitespace runs and a qualifier word's tail are possessive (``*+``, ``++``: Python
+#   3.11): what follows each of them never starts with what they match, so giving a character
+#   back could only reach a state already tried — without sre retrying the rest of the pattern
+#   once per way of splitting a space between the ``\s*`` (~11k instructions fewer per slow
+#   request in the first pass).
+# * The optional pieces are alternatives with an empty last one, ``(?:X|)`` for ``X?`` and
+#   ``(?:|Q(?:|Q))`` for the lazy ``(?:Q){0,2}?``: the same alternatives in the same order,
+#   without sre's REPEAT context. "+", 多/余/几 and the measure word take the whitespace after
+#   them along, which the next ``\s*`` took before (the same, as that one is possessive).
+# * Lookaheads skip the magnitudes where none starts and the Latin units where no Latin unit
+#   starts (sre enters every alternative that does not start with a plain character or class).
+# * No character class holds a character beyond U+00FF, and one-character alternatives are
+#   written with their whitespace so that the parser keeps them as alternatives: sre compiles
+#   such a class into a 64K-entry table in Python code (~2.3M instructions each, once per
+#   process, when the first number is found), and the pattern compiles in ~8M, as the first
+#   pass' did.
+# Together ~1.3k instructions fewer a number (6.4k -> 5.1k on the numbers of the 16 slowest
+# requests; tests/planner/test_speed_analysis2.py compares the matches on random text).
 _UNIT_PATTERN = (
-    r"\s*+(million|thousand|billion|百万|[km](?![a-z])|万|千|亿)?\s*+\+?\s*+(?:多|余|几)?\s*+"
-    r"(?:个|套|张|台|家|条|种|座)?\s*+(?:[a-z0-9][a-z0-9-]*+\s++){0,2}?"
-    rf"(?:({_LATIN_UNITS})\b|({_CJK_UNITS}))"
+    r"\s*+(?:(?=[bkmt]|百万|万|千|亿)(million|thousand|billion|百万|[km](?![a-z])|万|千|亿)"
+    r"\s*+|)(?:\+\s*+|)(?:多\s*+|余\s*+|几\s*+|)"
+    r"(?:个\s*+|套\s*+|张\s*+|台\s*+|家\s*+|条\s*+|种\s*+|座\s*+|)"
+    rf"(?:|{_QUALIFIER}(?:|{_QUALIFIER}))"
+    rf"(?:(?=[{_LATIN_FIRST}])({_LATIN_UNITS})\b|({_CJK_UNITS}))"
 )
+# A number and, when one follows it, its unit (in a lookahead, so that a search goes on right
+# after the number, as it did when numbers were found first: "3 个 k8s 集群" has the number
+# "8" too): groups (number, unit text, magnitude, Latin unit, CJK unit). One match per number
+# instead of a number match and a unit match (~1k instructions fewer a number).
+_SCALE_PATTERN = rf"(\d[\d,.]*+)(?:(?=({_UNIT_PATTERN}))|)"
 # A colon, within 200 characters (and before another colon) a separator, and within 200 more
 # another. Only the first separator after the colon can start the pair: if the next one after
 # it is more than 200 characters on, every later one is more than 200 from the colon. So the
@@ -91,8 +115,9 @@ _SPEC_LIST_PATTERN = r"[:：][^:：,，、;；]{0,200}+[,，、;；][^,，、;�
 @functools.cache
 def _compiled(pattern: str) -> re.Pattern[str]:
     """Patterns compiled on first use. Character classes with CJK ranges take the ``re``
-    compiler 0.6–2 ms each — a few per cent of a whole ``perfect21 plan`` process — and
-    these two are needed only when a request has a number or a colon."""
+    compiler 0.6–2 ms each — a few per cent of a whole ``perfect21 plan`` process — and the
+    spec-list pattern is needed only when a request has a colon (the scale pattern, needed
+    once a request has a number, is held in ``_scale``)."""
     return re.compile(pattern)
 
 
@@ -177,6 +202,15 @@ _SIGNALS = ("scope", "planning", "small", "diagnosis", "conjunction", "construct
 _SIGNAL_SET = frozenset(_SIGNALS)
 
 
+_scale: re.Pattern[str] | None = None  # _SCALE_PATTERN compiled, once a text has a number
+
+
+def _compile_scale() -> re.Pattern[str]:
+    global _scale
+    _scale = re.compile(_SCALE_PATTERN)
+    return _scale
+
+
 def _scale_mentions(text: str, lowered: str | None = None) -> list[str]:
     """The scale numbers of ``text`` ("40 services", "15 万行"); ``lowered`` is
     ``text.lower()`` when the caller has it (the scan's: ~6k instructions on a 100-character
@@ -184,33 +218,43 @@ def _scale_mentions(text: str, lowered: str | None = None) -> list[str]:
     found: list[str] = []
     if lowered is None:
         lowered = text.lower()
-    numbers: Iterable[re.Match[str]]
     if lowered.isascii():
-        numbers = []
         digits = lowered.encode().translate(_ZEROS)
         start = digits.find(b"0")
+        if start < 0:
+            return found
+        scale = _scale or _compile_scale()
         while start >= 0:
-            number = _NUMBER.match(lowered, start)
-            assert number is not None  # a digit is a number
-            numbers.append(number)
-            start = digits.find(b"0", number.end())
-    else:
-        numbers = _NUMBER.finditer(lowered)
-    for number in numbers:
-        unit = _compiled(_UNIT_PATTERN).match(lowered, number.end())
-        if unit is None:
-            continue
-        magnitude, latin, cjk = unit.groups("")
-        # A number is digits, "," and "." only (no case, no space): float() of it without the
-        # commas, times the magnitude's factor, or 0 — ~7k instructions fewer per slow request
-        # than stripping and lowering it and trying each magnitude as a suffix, as before.
-        try:
-            value = float(number.group().replace(",", "")) * _FACTORS[magnitude]
-        except ValueError:  # "1.2.3"
-            value = 0.0
-        if value >= _UNITS[latin or cjk]:
-            found.append(text[number.start() : unit.end()].strip())
+            match = scale.match(lowered, start)
+            assert match is not None  # a digit is a number
+            number, unit, magnitude, latin, cjk = match.groups("")
+            if unit and _large(number, magnitude, latin or cjk):
+                found.append(text[start : start + len(number) + len(unit)].strip())
+            start = digits.find(b"0", start + len(number))
+        return found
+    pattern = _scale
+    if pattern is None:  # compiled only once a text has a number (~8M instructions)
+        if _DIGIT.search(lowered) is None:
+            return found
+        pattern = _compile_scale()
+    for match in pattern.finditer(lowered):
+        number, unit, magnitude, latin, cjk = match.groups("")
+        if unit and _large(number, magnitude, latin or cjk):
+            start = match.start()
+            found.append(text[start : start + len(number) + len(unit)].strip())
     return found
+
+
+def _large(number: str, magnitude: str, unit: str) -> bool:
+    """Whether ``number`` ``magnitude`` of ``unit`` is a large count of it. A number is
+    digits, "," and "." only (no case, no space): float() of it without the commas, times the
+    magnitude's factor, or 0 — ~7k instructions fewer per slow request than stripping and
+    lowering it and trying each magnitude as a suffix, as before."""
+    try:
+        value = float(number.replace(",", "")) * _FACTORS[magnitude]
+    except ValueError:  # "1.2.3"
+        value = 0.0
+    return value >= _UNITS[unit]
 
 
 # the features, in the order of features()' vector: the general ones, then one per signal
