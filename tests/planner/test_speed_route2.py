@@ -67,7 +67,7 @@ _score = (st.floats(min_value=1e-9, max_value=1e9)
 @settings(max_examples=800, deadline=None)
 @given(st.lists(_score, min_size=1, max_size=12), st.integers(min_value=1, max_value=6))
 def test_inlined_score_rounding_is_round4(values: list[float], high: int) -> None:
-    """The chosen and rejected agents' scores, rounded inline, equal ``round(score, 4)`` bit
+    """The chosen and rejected agents' scores, rounded by round4, equal ``round(score, 4)`` bit
     for bit (``_check`` compares their reprs with the reference's ``round``)."""
     agents = [AgentSpec(f"agent-{k:02d}", "d") for k in range(len(values))]
     rule = dict(enumerate(values))

@@ -12,9 +12,9 @@ below is smaller: ``y < 1e9 < 2³⁰``, ``|y − p| <= 2⁻²³``):
 
 * ``y = x * 1e4`` is the exact product ``p = x·10⁴`` rounded once, so
   ``|y − p| <= ulp(y)/2 <= 2⁻¹⁷`` (``y < 1e11 < 2³⁷``, so ``ulp(y) <= 2³⁶⁻⁵² = 2⁻¹⁶``).
-* ``SHIFT = 1.5·2⁵²``: the doubles in ``[2⁵², 2⁵³)`` are exactly the integers, so for
-  ``0 <= y < 2⁵¹`` the sum ``y + SHIFT`` rounds to ``SHIFT + n``, ``n`` the integer
-  nearest to ``y``; subtracting ``SHIFT`` again is exact, so ``r = n`` (``+0.0`` for
+* ``_SHIFT = 1.5·2⁵²``: the doubles in ``[2⁵², 2⁵³)`` are exactly the integers, so for
+  ``0 <= y < 2⁵¹`` the sum ``y + _SHIFT`` rounds to ``_SHIFT + n``, ``n`` the integer
+  nearest to ``y``; subtracting ``_SHIFT`` again is exact, so ``r = n`` (``+0.0`` for
   ``y < ½``). ``y − r`` is exact too (``r = 0``, or ``r/2 <= y <= 2r``: Sterbenz).
 * If ``|y − r| < 0.4999``, then ``p ∈ (r − 0.4999 − 2⁻¹⁷, r + 0.4999 + 2⁻¹⁷) ⊂ (r − ½, r + ½)``:
   the integer nearest to ``p`` is ``r``, with no tie. Otherwise ``p`` may be at or near a
@@ -30,11 +30,9 @@ below is smaller: ``y < 1e9 < 2³⁰``, ``|y − p| <= 2⁻²³``):
 
 from __future__ import annotations
 
-__all__ = ["SHIFT", "round2", "round4"]
+__all__ = ["round2", "round4"]
 
-# 1.5 * 2**52: adding and subtracting it rounds to an integer (public for code that inlines
-# round4: routing.choose_team)
-SHIFT = 6755399441055744.0
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: adding and subtracting it rounds to an integer
 
 
 def round4(x: float) -> float:
@@ -42,7 +40,7 @@ def round4(x: float) -> float:
     Scores are always floats (sums started at ``0.0``); an int would come back as a float."""
     if 0.0 < x < 1e7:
         y = x * 1e4
-        r = (y + SHIFT) - SHIFT
+        r = (y + _SHIFT) - _SHIFT
         if -0.4999 < y - r < 0.4999:
             return r / 1e4
     return round(x, 4)
@@ -52,7 +50,7 @@ def round2(x: float) -> float:
     """``round(x, 2)`` of a float, bit for bit (the proof of ``round4``, with 10² for 10⁴)."""
     if 0.0 < x < 1e7:
         y = x * 100.0
-        r = (y + SHIFT) - SHIFT
+        r = (y + _SHIFT) - _SHIFT
         if -0.4999 < y - r < 0.4999:
             return r / 100.0
     return round(x, 2)
