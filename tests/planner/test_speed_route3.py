@@ -1,12 +1,18 @@
 """The third routing speed pass: the fill-up walk goes on where the first walk stopped, and
 the team is still the one the plain code chose, for every kind of team bounds (also a
-minimum above the maximum, and a maximum of 0, which the planner's own bounds never have)."""
+minimum above the maximum, and a maximum of 0, which the planner's own bounds never have);
+``round4``/``round2`` with plain comparisons are still ``round`` bit for bit."""
 
 from __future__ import annotations
+
+import math
+import random
+import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from perfect21.planner._floats import round2, round4
 from perfect21.planner.models import STAGE_ORDER, AgentSpec, Complexity
 from perfect21.planner.routing import TeamBounds, score_agents
 
@@ -43,3 +49,35 @@ def test_any_team_bounds_route_as_before(
     scores = score_agents(index, None)  # type: ignore[arg-type]
     reference = _reference_scores(dict(index.rule), index.evidence, dict(index.bm25))
     _check(agents, scores, reference, complexity, bounds, builds)
+
+
+def _bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+def _same_as_round(x: float) -> None:
+    for fast, places in ((round4, 4), (round2, 2)):
+        got, want = fast(x), round(x, places)
+        assert _bits(got) == _bits(want) or (math.isnan(got) and math.isnan(want)), \
+            (x, places, got, want)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_fast_rounding_is_round_for_any_float(x: float) -> None:
+    _same_as_round(x)
+
+
+def test_fast_rounding_at_ties_and_cut_offs() -> None:
+    rng = random.Random(3)
+    for _ in range(20000):
+        for scale in (1e4, 1e2):
+            # decimal ties (n + 0.5 units of the last place) and the fast path's cut-offs
+            base = rng.randrange(0, 10**9)
+            for frac in (0.5, 0.4999, 0.5001, 0.49989999, 0.50010001, 0.0, 0.99999):
+                x = (base + frac) / scale
+                for y in (x, -x, math.nextafter(x, 0.0), math.nextafter(x, math.inf)):
+                    _same_as_round(y)
+    for x in (0.0, -0.0, 5e-324, 1e7, math.nextafter(1e7, 0.0), 1e7 + 1.0, 1e300,
+              math.inf, -math.inf, math.nan):
+        _same_as_round(x)
