@@ -133,7 +133,9 @@ _QUOTE_MARKS = ('"', "“", "「", "‘")  # and " '"
 # Marks of names from code — snake_case, call(), `quoted`: a request that names the exact code
 # to change is usually a local change. Three str.count calls (a regex for identifiers, even
 # just camelCase, costs several times more per request for no measurable gain in accuracy).
-_IDENT_MARKS = ("_", "()", "`")
+# "()" is counted apart, only when the text has a "(": a one-character memchr first (~0.4k
+# instructions fewer per slow plan: Chinese requests rarely have one).
+_IDENT_MARKS = ("_", "`")
 # A pasted error: file:line, a Java/JS stack frame, an ...Error/...Exception name, a Python
 # traceback line. Each pattern is tried only when a cheap substring test says it can match.
 _FILE_LINE = re.compile(r"\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d")
@@ -279,7 +281,7 @@ def _values(
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
     scale = _scale_mentions(text, scan.lowered)
     marks = _count(text, _LIST_MARKS) + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0)
-    idents = _count(text, _IDENT_MARKS)
+    idents = _count(text, _IDENT_MARKS) + (text.count("()") if "(" in text else 0)
     # (the caps as conditional expressions, the square roots from a table: min(), float() and
     # math.sqrt() calls cost some 400 instructions each)
     values = [
@@ -382,7 +384,7 @@ def _terms(
     words = scan.latin_count + scan.cjk_chars / 1.6
     scale = _scale_mentions(text, scan.lowered)
     marks = _count(text, _LIST_MARKS) + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0)
-    idents = _count(text, _IDENT_MARKS)
+    idents = _count(text, _IDENT_MARKS) + (text.count("()") if "(" in text else 0)
     terms: list[_Term] = []
     value = math.log1p(words)
     weight = _LOG_WEIGHT * value
