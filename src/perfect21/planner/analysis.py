@@ -425,7 +425,8 @@ def _terms(
                     continue
                 words_of: set[str] = set()
                 for key in keys:
-                    words_of.add(key.partition("→")[0])
+                    # (partition() only for a translation: ~0.3k a key fewer otherwise)
+                    words_of.add(key.partition("→")[0] if "→" in key else key)
                 n = len(words_of)
                 slots[entry[0]] = entry[1][n if n < 3 else 3]
         terms += filter(None, slots)
