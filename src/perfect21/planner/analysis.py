@@ -18,11 +18,11 @@ from __future__ import annotations
 import functools
 import math
 import re
-from itertools import compress
+from operator import itemgetter
 
 from perfect21.planner.complexity_model import THRESHOLDS, WEIGHTS
 from perfect21.planner.index import Scan, TagGroups
-from perfect21.planner.models import Analysis, Complexity, new_analysis
+from perfect21.planner.models import Analysis, Complexity, draft_class
 
 __all__ = ["analyse", "features"]
 
@@ -133,7 +133,9 @@ _QUOTE_MARKS = ('"', "“", "「", "‘")  # and " '"
 # Marks of names from code — snake_case, call(), `quoted`: a request that names the exact code
 # to change is usually a local change. Three str.count calls (a regex for identifiers, even
 # just camelCase, costs several times more per request for no measurable gain in accuracy).
-_IDENT_MARKS = ("_", "()", "`")
+# "()" is counted apart, only when the text has a "(": a one-character memchr first (~0.4k
+# instructions fewer per slow plan: Chinese requests rarely have one).
+_IDENT_MARKS = ("_", "`")
 # A pasted error: file:line, a Java/JS stack frame, an ...Error/...Exception name, a Python
 # traceback line. Each pattern is tried only when a cheap substring test says it can match.
 _FILE_LINE = re.compile(r"\.(?:py|go|java|js|ts|rs|c|cpp|kt|swift):\d")
@@ -202,6 +204,8 @@ _SIGNALS = ("scope", "planning", "small", "diagnosis", "conjunction", "construct
 _SIGNAL_SET = frozenset(_SIGNALS)
 
 
+_AnalysisDraft = draft_class(Analysis)
+
 _scale: re.Pattern[str] | None = None  # _SCALE_PATTERN compiled, once a text has a number
 
 
@@ -260,8 +264,7 @@ def _large(number: str, magnitude: str, unit: str) -> bool:
 # the features, in the order of features()' vector: the general ones, then one per signal
 _NAMES = ("log_words", "list_items", "breadth", "scale", "code", "question", "quoted",
           "spec_list", "identifiers", *_SIGNALS)
-_WEIGHT_ROW = tuple([WEIGHTS.get(name, 0.0) for name in _NAMES])
-_INDICES = tuple(range(len(_NAMES)))
+_LOG_WEIGHT = WEIGHTS.get("log_words", 0.0)
 # signal -> its position among the signals, and a row of zeros to copy (only the signals the
 # request has are filled in)
 _SIGNAL_INDEX = {signal: i for i, signal in enumerate(_SIGNALS)}
@@ -278,7 +281,7 @@ def _values(
     words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
     scale = _scale_mentions(text, scan.lowered)
     marks = _count(text, _LIST_MARKS) + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0)
-    idents = _count(text, _IDENT_MARKS)
+    idents = _count(text, _IDENT_MARKS) + (text.count("()") if "(" in text else 0)
     # (the caps as conditional expressions, the square roots from a table: min(), float() and
     # math.sqrt() calls cost some 400 instructions each)
     values = [
@@ -333,47 +336,110 @@ def complexity_score(vector: dict[str, float]) -> float:
     return sum([weight for _magnitude, _name, weight in _contributions(vector)], 0.0)
 
 
-def _term_texts() -> dict[str, dict[float, str]]:
-    """feature -> term w·x -> its reason prefix ("+0.62 from construction"), for every value
-    the features other than log_words can take (they take a few each, computed here by the
-    same expressions as in features()): float formatting once per process, not per plan."""
-    values: dict[str, tuple[float, ...]] = {
-        "breadth": tuple([min(n, 8) / 4 for n in range(9)]),
-        "list_items": tuple([math.sqrt(min(n, 16)) for n in range(17)]),
-        "identifiers": tuple([min(n, 4) / 2 for n in range(5)]),
-        **dict.fromkeys(("scale", "code", "question", "quoted", "spec_list"), (1.0,)),
-        **dict.fromkeys(_SIGNALS, tuple([float(min(n, 3)) for n in range(1, 4)])),
-    }
-    out: dict[str, dict[float, str]] = {"log_words": {}}
-    for name, xs in values.items():
-        texts = out[name] = {}
-        for x in xs:
-            weight = WEIGHTS.get(name, 0.0) * x
-            texts[weight] = f"{weight:+.2f} from {name}"
-    return out
+# A term of the score as analyse() sorts and words it: (-|w·x|, feature, w·x, the start of
+# its reason, kind: 0, or _KEYED for a signal (its words follow), _SCALED for scale (its
+# mentions follow)). The features' names are distinct, so a sort never compares past them.
+_Term = tuple[float, str, float, str, int]
+_KEYED, _SCALED = 1, 2
 
 
-_TERM_TEXTS = _term_texts()
+def _term(name: str, value: float) -> _Term | None:
+    """The term of feature ``name`` at ``value``, None when it adds nothing (as in
+    _contributions: a zero value or a zero product)."""
+    weight = WEIGHTS.get(name, 0.0) * value
+    if not value or not weight:
+        return None
+    kind = _KEYED if name in _SIGNAL_SET else _SCALED if name == "scale" else 0
+    text = _TERM % (weight, name) + (": " if kind else "")
+    return (weight if weight < 0.0 else -weight, name, weight, text, kind)
+
+
+# Every term but log_words' (the only feature with a continuous value) built once per
+# process from the values features() can give (the same expressions, so the same floats):
+# analyse() appends a ready tuple where it multiplied, compared, negated, built a tuple and
+# looked up its text per feature and plan (~11k instructions fewer per slow plan).
+_LIST_TERMS = tuple([_term("list_items", root) for root in _ROOTS])  # by min(marks, 16)
+_BREADTH_TERMS = tuple([_term("breadth", (n if n < 8 else 8) / 4) for n in range(9)])
+_IDENT_TERMS = tuple([_term("identifiers", n / 2) for n in range(5)])  # by min(marks, 4)
+_SCALE_TERM = _term("scale", 1.0)
+_CODE_TERM = _term("code", 1.0)
+_QUESTION_TERM = _term("question", 1.0)
+_QUOTED_TERM = _term("quoted", 1.0)
+_SPEC_LIST_TERM = _term("spec_list", 1.0)
+# signal -> (its position among the signals, its term by count of distinct words 0-3)
+_SIGNAL_TERMS = {
+    signal: (i, (None, *[_term(signal, _FLOATS[n] if n < 3 else 3.0) for n in (1, 2, 3)]))
+    for i, signal in enumerate(_SIGNALS)
+}
+_NO_TERMS: list[_Term | None] = [None] * len(_SIGNALS)
+_WEIGHT_OF = itemgetter(2)
+
+
+def _terms(
+    text: str, scan: Scan, signals: dict[str, list[str]], agent_breadth: int
+) -> tuple[list[_Term], list[str]]:
+    """(the terms of the features that add to the score, in vector order, scale mentions):
+    _values() with each value made its term, for analyse(). The same expressions as there
+    (tests compare the two)."""
+    words = scan.latin_count + scan.cjk_chars / 1.6
+    scale = _scale_mentions(text, scan.lowered)
+    marks = _count(text, _LIST_MARKS) + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0)
+    idents = _count(text, _IDENT_MARKS) + (text.count("()") if "(" in text else 0)
+    terms: list[_Term] = []
+    value = math.log1p(words)
+    weight = _LOG_WEIGHT * value
+    if value and weight:
+        # no text yet: analyse() formats it only when the term is among the four shown
+        terms.append((weight if weight < 0.0 else -weight, "log_words", weight, "", 0))
+    term = _LIST_TERMS[marks if marks < 16 else 16]
+    if term is not None:
+        terms.append(term)
+    if agent_breadth >= 0:
+        term = _BREADTH_TERMS[agent_breadth if agent_breadth < 8 else 8]
+    else:  # (a breadth is a count; the plain expression all the same)
+        term = _term("breadth", agent_breadth / 4)
+    if term is not None:
+        terms.append(term)
+    if scale and _SCALE_TERM is not None:
+        terms.append(_SCALE_TERM)
+    if _CODE_TERM is not None and _has_code(text):
+        terms.append(_CODE_TERM)
+    if ("?" in text or "？" in text) and _QUESTION_TERM is not None:
+        terms.append(_QUESTION_TERM)
+    if (_has_any(text, _QUOTE_MARKS) or ("'" in text and " '" in text)) and \
+            _QUOTED_TERM is not None:
+        terms.append(_QUOTED_TERM)
+    if _SPEC_LIST_TERM is not None and _spec_list(text):
+        terms.append(_SPEC_LIST_TERM)
+    term = _IDENT_TERMS[idents if idents < 4 else 4]
+    if term is not None:
+        terms.append(term)
+    if signals:
+        # each signal's term in its slot, then the filled slots in vector order (filter() in C)
+        slots = _NO_TERMS.copy()
+        for signal, keys in signals.items():
+            entry = _SIGNAL_TERMS.get(signal)
+            if entry is not None:
+                if len(keys) == 1:  # most signals have one key
+                    slots[entry[0]] = entry[1][1]
+                    continue
+                words_of: set[str] = set()
+                for key in keys:
+                    # (partition() only for a translation: ~0.3k a key fewer otherwise)
+                    words_of.add(key.partition("→")[0] if "→" in key else key)
+                n = len(words_of)
+                slots[entry[0]] = entry[1][n if n < 3 else 3]
+        terms += filter(None, slots)
+    return terms, scale
 
 
 def analyse(text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int) -> Analysis:
     """Analyse ``text``; ``groups`` = ``index.tag_groups(scan)``, ``agent_breadth`` = how
     many distinct roles the routing found."""
     domains, stack, signals = groups
-    values, scale = _values(text, scan, signals, agent_breadth)
-    # (-|w·x|, name, w·x) of every feature that adds to the score, in vector order, and its
-    # w·x terms, as _contributions(vector) gives them; compress() skips the zero features
-    # (most signals) in C: ~10k instructions fewer per slow plan than a loop over them all
-    contributions = []
-    terms = []
-    for i in compress(_INDICES, values):
-        weight = _WEIGHT_ROW[i] * values[i]
-        if weight:
-            # -|w| without an abs() call
-            contributions.append((weight if weight < 0.0 else -weight, _NAMES[i], weight))
-            terms.append(weight)
+    contributions, scale = _terms(text, scan, signals, agent_breadth)
     # the sum of complexity_score(vector): the same terms, in the same order
-    score = sum(terms, 0.0)
+    score = sum(map(_WEIGHT_OF, contributions), 0.0)
     if score >= THRESHOLDS[1]:
         complexity, head, sizes = _COMPLEX
     elif score < THRESHOLDS[0]:
@@ -382,14 +448,14 @@ def analyse(text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int) -> 
         complexity, head, sizes = _MEDIUM
     contributions.sort()
     reasons = [head % score]
-    for _magnitude, name, weight in contributions[:4]:
-        term = _TERM_TEXTS[name].get(weight)
-        if term is None:  # log_words, or a value the table does not know
+    for _magnitude, name, weight, term, kind in contributions[:4]:
+        if not term:  # log_words
             term = _TERM % (weight, name)
-        if name in _SIGNAL_SET:
-            term += ": " + ", ".join(signals.get(name, [])[:4])
-        elif name == "scale":
-            term += ": " + ", ".join(scale[:3])
+        elif kind == _KEYED:  # the signal's first four words (a one-item join is the item)
+            keys = signals[name]
+            term += keys[0] if len(keys) == 1 else ", ".join(keys[:4])
+        elif kind:  # the first three scale mentions
+            term += scale[0] if len(scale) == 1 else ", ".join(scale[:3])
         reasons.append(term)
     # a tag's first one or two labels (a tag always has one; the last case is for an empty
     # list all the same): ~5k instructions fewer per slow plan than slicing and joining
@@ -408,12 +474,20 @@ def analyse(text: str, scan: Scan, groups: TagGroups, *, agent_breadth: int) -> 
             parts.append(f"{k} ({v[0]})" if n == 1 else f"{k} ({v[0]}, {v[1]})" if n else
                          f"{k} ()")
         reasons.append("stack: " + "; ".join(parts))
-    loc, modules = sizes[min(len(domains), 6)]
+    n = len(domains)
+    loc, modules = sizes[n if n < 6 else 6]  # (not min(): a builtin call, ~1.1k more)
     latin, cjk = scan.latin_count, scan.cjk_chars
-    language = "zh" if cjk and cjk >= latin else "en"
-    if language == "zh" and latin >= 3:
-        language = "mixed"
-    return new_analysis(
-        complexity, tuple(domains), tuple(stack), scan.hits[:32], loc, modules, language,
-        tuple(reasons),
-    )
+    language = ("mixed" if latin >= 3 else "zh") if cjk and cjk >= latin else "en"
+    # new_analysis(...) inlined (models.draft_class): ~0.5k instructions fewer
+    result = _AnalysisDraft()
+    result.complexity = complexity
+    result.domains = tuple(domains)
+    result.stack = tuple(stack)
+    result.terms = scan.hits[:32]
+    result.estimated_loc = loc
+    result.modules = modules
+    result.language = language
+    result.reasons = tuple(reasons)
+    result.__class__ = Analysis
+    built: Analysis = result  # (a draft is typed Any)
+    return built
