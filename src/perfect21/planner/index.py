@@ -39,8 +39,8 @@ TagGroups = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str
 FORMAT_VERSION = "p21-index-9"
 # Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
 # not what it plans: invalidates disk caches, keeps plan ids.
-CACHE_LAYOUT = "7"  # 3: tuples instead of lists; 4: translations resolved per key;
-# 5, 6: tags by kind, labels by tag; 7: phrases split at compile time
+CACHE_LAYOUT = "8"  # 3: tuples instead of lists; 4: translations resolved per key;
+# 5, 6: tags by kind, labels by tag; 7: phrases split at compile time; 8: CJK pairs
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -230,6 +230,13 @@ _TokenInfo = tuple[str, str | None, str | None, Mapping[str, Sequence["_Phrase"]
 # A Latin key of 2 to ``max_ngram`` tokens as the scan reads it: (key, its number of tokens,
 # its tokens after the second, its tokens after the first that are not stopwords)
 _Phrase = tuple[str, int, tuple[str, ...], tuple[str, ...]]
+# A 2-character prefix of CJK keys as the scan reads it: (the lengths of its keys of 3 or
+# more characters, longest first; the words of the translations of the pair itself if it is
+# a key, else None)
+_CjkPair = tuple[tuple[int, ...], tuple[str, ...] | None]
+# slice(j, j + 2) for every position of a CJK run of up to _PAIR_SLICES + 1 characters
+_PAIR_SLICES = 256
+_PAIRS = tuple(map(slice, range(_PAIR_SLICES), range(2, _PAIR_SLICES + 2)))
 _TOKEN_CACHE_ENTRIES = 16_384
 _K1 = 1.2
 _B = 0.75
@@ -261,7 +268,7 @@ class Scan:
 class CompiledIndex:
     """Serialisable compiled form of the catalog (see module docstring)."""
 
-    __slots__ = ("bm25", "cjk_lengths", "max_ngram", "names", "phrases", "position", "table",
+    __slots__ = ("bm25", "cjk_pairs", "max_ngram", "names", "phrases", "position", "table",
                  "token_cache")
 
     def __init__(
@@ -271,7 +278,7 @@ class CompiledIndex:
         position: dict[str, int],
         table: Mapping[str, Sequence[Any]],
         max_ngram: int,
-        cjk_lengths: Mapping[str, Sequence[int]],
+        cjk_pairs: Mapping[str, _CjkPair],
         bm25: Mapping[str, Sequence[Sequence[Any]]],
         phrases: Mapping[str, Mapping[str, Sequence[_Phrase]]],
     ) -> None:
@@ -285,8 +292,8 @@ class CompiledIndex:
         #         read per hit, resolved once when the catalog is compiled (see _resolve)
         self.table = table
         self.max_ngram = max_ngram
-        # 2-char prefix -> lengths of CJK keys, longest first
-        self.cjk_lengths = cjk_lengths
+        # 2-char prefix of a CJK key -> _CjkPair
+        self.cjk_pairs = cjk_pairs
         self.bm25 = bm25  # token -> [[idx, weight], ...]
         # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
         # with those two, longest first, each split at compile time (_Phrase). Most tokens that
@@ -337,7 +344,7 @@ class CompiledIndex:
         hits = dict.fromkeys(filter(None, hit_seq))
         cjk_chars = 0
         table = self.table
-        lengths = self.cjk_lengths
+        cjk = self.cjk_pairs
         # str.isascii() is O(1): most English requests skip the search for CJK runs
         for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
@@ -350,24 +357,32 @@ class CompiledIndex:
                     query_seq += table[run][1]  # the words of its translations
                 continue
             last = size - 1
+            # the pairs as slices made once: no slice object built per position (-160)
+            pairs = _PAIRS if last <= _PAIR_SLICES else _pair_slices(last)
             j = 0
             while j < last:
-                pair = run[j : j + 2]
-                if pair not in lengths:  # "in", not .get: most pairs start no key (-300)
+                pair = run[pairs[j]]
+                if pair not in cjk:  # "in", not .get: most pairs start no key (-300)
                     j += 1
                     continue
-                step = 1
-                for n in lengths[pair]:
-                    if j + n <= size:
-                        # the 2-character key is the pair itself, its hash already known
-                        key = pair if n == 2 else run[j : j + n]
-                        entry = table.get(key)
-                        if entry is not None:
+                longer, words = cjk[pair]
+                for n in longer:  # the lengths of its keys of 3+ characters, longest first
+                    end = j + n
+                    if end <= size:
+                        key = run[j:end]
+                        if key in table:
                             hits[key] = None
-                            query_seq += entry[1]
-                            step = n
+                            query_seq += table[key][1]
+                            j = end
                             break
-                j += step
+                else:
+                    if words is None:  # the pair is no key
+                        j += 1
+                    else:
+                        # the pair is a key (3 of 4 CJK hits): no lookup, its words stored
+                        hits[pair] = None
+                        query_seq += words
+                        j += 2
         return Scan(tuple(hits), tuple(dict.fromkeys(filter(None, query_seq))), count, cjk_chars,
                     lowered)
 
@@ -447,7 +462,7 @@ class CompiledIndex:
             "names": self.names,
             "table": self.table,
             "max_ngram": self.max_ngram,
-            "cjk_lengths": self.cjk_lengths,
+            "cjk_pairs": self.cjk_pairs,
             "bm25": self.bm25,
             "phrases": self.phrases,
         })
@@ -461,7 +476,7 @@ class CompiledIndex:
             position={n: i for i, n in enumerate(names)},
             table=dict(data["table"]),
             max_ngram=int(data["max_ngram"]),
-            cjk_lengths=dict(data["cjk_lengths"]),
+            cjk_pairs=dict(data["cjk_pairs"]),
             bm25=dict(data["bm25"]),
             phrases=dict(data["phrases"]),
         )
@@ -483,6 +498,11 @@ def _tuples(data: Any) -> Any:
         # stays one object, which marshal stores and loads once
         return data if all(map(_is, items, data)) else tuple(items)
     return data
+
+
+def _pair_slices(count: int) -> tuple[slice, ...]:
+    """slice(j, j + 2) for j < count (_PAIRS for a longer run)."""
+    return tuple(map(slice, range(count), range(2, count + 2)))
 
 
 def _with_phrases(
@@ -611,16 +631,20 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
     resolved = _resolve(table)
     max_ngram = max((k.count(" ") + 1 for k in table if not CJK_RUN.fullmatch(k)), default=1)
     max_ngram = min(max_ngram, 4)
-    cjk_lengths: dict[str, list[int]] = {}
+    cjk_lengths: dict[str, set[int]] = {}
     for key in table:
         if CJK_RUN.fullmatch(key) and len(key) >= 2:
-            cjk_lengths.setdefault(key[:2], []).append(len(key))
+            cjk_lengths.setdefault(key[:2], set()).add(len(key))
+    cjk_pairs: dict[str, _CjkPair] = {}
+    for pair, lengths in sorted(cjk_lengths.items()):
+        longer = tuple(sorted((n for n in lengths if n > 2), reverse=True))
+        cjk_pairs[pair] = (longer, resolved[pair][1] if 2 in lengths else None)
     return CompiledIndex(
         names=names,
         position={n: i for i, n in enumerate(names)},
         table=resolved,
         max_ngram=max_ngram,
-        cjk_lengths={p: sorted(set(v), reverse=True) for p, v in sorted(cjk_lengths.items())},
+        cjk_pairs=cjk_pairs,
         bm25=_bm25(agents, n_agents),
         phrases=_phrases(table, max_ngram),
     )
