@@ -223,9 +223,10 @@ _STOPWORDS = frozenset(
         "between",
     ]
 )
-# What the scan needs of a raw token: (stemmed, the stemmed token if it is a BM25 query word,
-# ... if it is a table key, {second token: phrase keys} if it can start a phrase; else None)
-_TokenInfo = tuple[str, str | None, str | None, Mapping[str, Sequence["_Phrase"]] | None]
+# What the scan needs of a raw token: (stemmed, (the stemmed token,) if it is a BM25 query
+# word else () (added with "+=", no None to filter: -850 a slow request), the stemmed token if
+# it is a table key, {second token: phrase keys} if it can start a phrase; else None)
+_TokenInfo = tuple[str, tuple[str, ...], str | None, Mapping[str, Sequence["_Phrase"]] | None]
 # A Latin key of 2 to ``max_ngram`` tokens as the scan reads it: (key, its number of tokens,
 # its tokens after the second, its tokens after the first that are not stopwords)
 _Phrase = tuple[str, int, tuple[str, ...], tuple[str, ...]]
@@ -307,9 +308,9 @@ class CompiledIndex:
     def _token_info(self, raw: str) -> _TokenInfo:
         """What the scan needs of a raw lower-case token; memoised, bounded."""
         stemmed = stem(raw)
-        query: str | None = stemmed
+        query: tuple[str, ...] = (stemmed,)
         if stemmed in _STOPWORDS or len(stemmed) <= 1 or stemmed.isdigit():
-            query = None
+            query = ()
         info = (stemmed, query, stemmed if stemmed in self.table else None,
                 self.phrases.get(stemmed))
         cache = self.token_cache
@@ -333,7 +334,7 @@ class CompiledIndex:
             infos = [info or self._token_info(raw) for raw, info in zip(raws, infos, strict=True)]
         count = len(infos)
         hits: dict[str, None] = {}
-        query_seq: list[str | None] = []
+        query_seq: list[str] = []
         i = 0  # the position after this token
         done = 0  # the tokens before this position are in a phrase already matched
         for _stemmed, query, key, starts in infos:
@@ -352,7 +353,7 @@ class CompiledIndex:
                         # words; past the last token the slice is short and so unequal)
                         if size == 2 or tuple([info[0] for info in infos[i + 1 : end]]) == rest:
                             hits[phrase] = None
-                            query_seq.append(query)
+                            query_seq += query
                             query_seq += extra
                             done = end
                             break
@@ -360,7 +361,7 @@ class CompiledIndex:
                         continue
             if key is not None:
                 hits[key] = None
-            query_seq.append(query)
+            query_seq += query
         cjk_chars = 0
         table = self.table
         cjk = self.cjk_pairs
@@ -402,7 +403,7 @@ class CompiledIndex:
                         hits[pair] = None
                         query_seq += words
                         j += 2
-        return Scan(tuple(hits), tuple(dict.fromkeys(filter(None, query_seq))), count, cjk_chars,
+        return Scan(tuple(hits), tuple(dict.fromkeys(query_seq)), count, cjk_chars,
                     lowered)
 
     def rule_scores(self, scan: Scan) -> tuple[dict[int, float], dict[int, list[str]]]:
