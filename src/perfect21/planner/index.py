@@ -618,9 +618,12 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
         if CJK_RUN.fullmatch(key) and len(key) >= 2:
             cjk_lengths.setdefault(key[:2], set()).add(len(key))
     cjk_pairs: dict[str, _CjkPair] = {}
+    # one object per distinct value (marshal stores and loads a shared object once)
+    shared: dict[Any, Any] = {}
     for pair, lengths in sorted(cjk_lengths.items()):
         longer = tuple(sorted((n for n in lengths if n > 2), reverse=True))
-        cjk_pairs[pair] = (longer, resolved[pair][1] if 2 in lengths else None)
+        value = (shared.setdefault(longer, longer), resolved[pair][1] if 2 in lengths else None)
+        cjk_pairs[pair] = shared.setdefault(value, value)
     return CompiledIndex(
         names=names,
         position={n: i for i, n in enumerate(names)},
