@@ -72,3 +72,19 @@ def test_long_and_glued_cjk_runs_segment_as_the_plain_loop(index: CompiledIndex)
                 assert list(scan.hits) == hits, text
                 assert list(scan.query_tokens) == list(dict.fromkeys(words)), text
                 assert scan.cjk_chars == sum(map(len, CJK_RUN.findall(text)))
+
+
+def test_bm25_sums_are_the_dict_sums_bit_for_bit(index: CompiledIndex) -> None:
+    """The list of running sums changes no value (float.hex) and no key order."""
+    rng = random.Random(8)
+    tokens = sorted(index.bm25)
+    for _ in range(2000):
+        text = " ".join(rng.choice(tokens) for _ in range(rng.randint(0, 40)))
+        scan = index.scan(text)
+        want: dict[int, float] = {}
+        for token in scan.query_tokens:
+            for idx, weight in index.bm25.get(token, ()):
+                want[idx] = want[idx] + weight if idx in want else weight
+        got = index.bm25_scores(scan)
+        assert list(got) == list(want), text
+        assert [v.hex() for v in got.values()] == [v.hex() for v in want.values()], text

@@ -268,8 +268,8 @@ class Scan:
 class CompiledIndex:
     """Serialisable compiled form of the catalog (see module docstring)."""
 
-    __slots__ = ("bm25", "cjk_pairs", "max_ngram", "names", "phrases", "position", "table",
-                 "token_cache")
+    __slots__ = ("agent_count", "bm25", "cjk_pairs", "max_ngram", "names", "phrases", "position",
+                 "table", "token_cache")
 
     def __init__(
         self,
@@ -283,6 +283,7 @@ class CompiledIndex:
         phrases: Mapping[str, Mapping[str, Sequence[_Phrase]]],
     ) -> None:
         self.names = names
+        self.agent_count = len(names)  # agent indices are below it
         self.position = position
         # key -> (agent postings ((idx, weight), ...), the words of its translations (str, ...),
         #         the postings of its translations ((idx, weight × _TRANSLATION_FACTOR,
@@ -446,12 +447,18 @@ class CompiledIndex:
     def bm25_scores(self, scan: Scan) -> dict[int, float]:
         """BM25 relevance of every agent whose document shares a token with the request."""
         scores: dict[int, float] = {}
+        # the running sums also in a list by agent: a list read and an "is None" instead of
+        # a dict's "in" and read per posting (score 113.0k -> 110.0k a slow plan; the same
+        # in rule_scores, with ~10 postings, cost more than it saved). The same sums in the
+        # same order, the keys inserted in the same order.
+        sums: list[float | None] = [None] * self.agent_count
         for postings in filter(None, map(self.bm25.get, scan.query_tokens)):
             for idx, weight in postings:
-                if idx in scores:  # as in rule_scores (~1.5k fewer instructions per plan)
-                    scores[idx] += weight
+                total = sums[idx]
+                if total is None:
+                    sums[idx] = scores[idx] = weight
                 else:
-                    scores[idx] = weight
+                    sums[idx] = scores[idx] = total + weight
         return scores
 
     def tag_groups(self, scan: Scan) -> TagGroups:
