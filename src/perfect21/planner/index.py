@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import compress
 from typing import Any
 
 from perfect21.planner.models import AgentSpec
@@ -39,8 +38,8 @@ TagGroups = tuple[dict[str, list[str]], dict[str, list[str]], dict[str, list[str
 FORMAT_VERSION = "p21-index-9"
 # Bump when only the layout of the compiled form on disk changes (what ``to_dict`` writes),
 # not what it plans: invalidates disk caches, keeps plan ids.
-CACHE_LAYOUT = "7"  # 3: tuples instead of lists; 4: translations resolved per key;
-# 5, 6: tags by kind, labels by tag; 7: phrases split at compile time
+CACHE_LAYOUT = "8"  # 3: tuples instead of lists; 4: translations resolved per key;
+# 5, 6: tags by kind, labels by tag; 7: phrases split at compile time; 8: CJK pairs
 
 # Role words that say what kind of agent it is, not what it knows; not used as name evidence.
 _ROLE_WORDS = frozenset(
@@ -224,12 +223,20 @@ _STOPWORDS = frozenset(
         "between",
     ]
 )
-# What the scan needs of a raw token: (stemmed, the stemmed token if it is a BM25 query word,
-# ... if it is a table key, {second token: phrase keys} if it can start a phrase; else None)
-_TokenInfo = tuple[str, str | None, str | None, Mapping[str, Sequence["_Phrase"]] | None]
+# What the scan needs of a raw token: (stemmed, (the stemmed token,) if it is a BM25 query
+# word else () (added with "+=", no None to filter: -850 a slow request), the stemmed token if
+# it is a table key, {second token: phrase keys} if it can start a phrase; else None)
+_TokenInfo = tuple[str, tuple[str, ...], str | None, Mapping[str, Sequence["_Phrase"]] | None]
 # A Latin key of 2 to ``max_ngram`` tokens as the scan reads it: (key, its number of tokens,
 # its tokens after the second, its tokens after the first that are not stopwords)
 _Phrase = tuple[str, int, tuple[str, ...], tuple[str, ...]]
+# A 2-character prefix of CJK keys as the scan reads it: (the lengths of its keys of 3 or
+# more characters, longest first; the words of the translations of the pair itself if it is
+# a key, else None)
+_CjkPair = tuple[tuple[int, ...], tuple[str, ...] | None]
+# slice(j, j + 2) for every position of a CJK run of up to _PAIR_SLICES + 1 characters
+_PAIR_SLICES = 256
+_PAIRS = tuple(map(slice, range(_PAIR_SLICES), range(2, _PAIR_SLICES + 2)))
 _TOKEN_CACHE_ENTRIES = 16_384
 _K1 = 1.2
 _B = 0.75
@@ -261,8 +268,8 @@ class Scan:
 class CompiledIndex:
     """Serialisable compiled form of the catalog (see module docstring)."""
 
-    __slots__ = ("bm25", "cjk_lengths", "max_ngram", "names", "phrases", "position", "table",
-                 "token_cache")
+    __slots__ = ("agent_count", "bm25", "cjk_pairs", "max_ngram", "names", "phrases", "position",
+                 "table", "token_cache")
 
     def __init__(
         self,
@@ -271,11 +278,12 @@ class CompiledIndex:
         position: dict[str, int],
         table: Mapping[str, Sequence[Any]],
         max_ngram: int,
-        cjk_lengths: Mapping[str, Sequence[int]],
+        cjk_pairs: Mapping[str, _CjkPair],
         bm25: Mapping[str, Sequence[Sequence[Any]]],
         phrases: Mapping[str, Mapping[str, Sequence[_Phrase]]],
     ) -> None:
         self.names = names
+        self.agent_count = len(names)  # agent indices are below it
         self.position = position
         # key -> (agent postings ((idx, weight), ...), the words of its translations (str, ...),
         #         the postings of its translations ((idx, weight × _TRANSLATION_FACTOR,
@@ -285,8 +293,8 @@ class CompiledIndex:
         #         read per hit, resolved once when the catalog is compiled (see _resolve)
         self.table = table
         self.max_ngram = max_ngram
-        # 2-char prefix -> lengths of CJK keys, longest first
-        self.cjk_lengths = cjk_lengths
+        # 2-char prefix of a CJK key -> _CjkPair
+        self.cjk_pairs = cjk_pairs
         self.bm25 = bm25  # token -> [[idx, weight], ...]
         # first token -> second token -> the Latin keys of up to ``max_ngram`` tokens that start
         # with those two, longest first, each split at compile time (_Phrase). Most tokens that
@@ -301,9 +309,9 @@ class CompiledIndex:
     def _token_info(self, raw: str) -> _TokenInfo:
         """What the scan needs of a raw lower-case token; memoised, bounded."""
         stemmed = stem(raw)
-        query: str | None = stemmed
+        query: tuple[str, ...] = (stemmed,)
         if stemmed in _STOPWORDS or len(stemmed) <= 1 or stemmed.isdigit():
-            query = None
+            query = ()
         info = (stemmed, query, stemmed if stemmed in self.table else None,
                 self.phrases.get(stemmed))
         cache = self.token_cache
@@ -313,31 +321,51 @@ class CompiledIndex:
         return info
 
     def scan(self, text: str) -> Scan:
-        # The Latin tokens are matched column by column in C (map, zip, filter, dict.fromkeys)
-        # instead of a Python loop per token; only the tokens that start a phrase are looked
-        # at one by one (with raw_tokens: the slow English requests' scan 192k -> 144k
-        # instructions, ~45 tokens each).
+        # One plain loop over the tokens' memoised infos, each phrase matched where it starts
+        # and its tokens skipped. This replaced columns picked in C (zip(*infos), then
+        # dict.fromkeys/filter over the columns and a second pass for the phrases): their
+        # fixed costs outweighed the per-token savings (the Latin part of the slow Chinese
+        # requests, ~5 tokens: 35k -> 25k instructions; English, ~42 tokens: 117k -> 94k).
         lowered = text.lower()
         raws = lowered_tokens(lowered)
         cache = self.token_cache
-        infos = list(map(cache.get, raws))
-        if not all(infos):  # a miss is None, a cached info a non-empty tuple
+        # a miss is None (a cached info is a non-empty tuple): none are left after the check
+        infos: list[_TokenInfo] = list(map(cache.get, raws))  # type: ignore[arg-type]
+        if not all(infos):
             infos = [info or self._token_info(raw) for raw, info in zip(raws, infos, strict=True)]
         count = len(infos)
-        hit_seq: Sequence[str | None] = ()
-        query_seq: list[str | None] = []
-        if count:
-            stems, query_words, keys, starts = zip(*infos, strict=True)
-            hit_seq = keys
-            query_seq += query_words
-            if any(starts):
-                spliced = _with_phrases(stems, starts, keys, query_words)
-                if spliced is not None:
-                    hit_seq, query_seq = spliced
-        hits = dict.fromkeys(filter(None, hit_seq))
+        hits: dict[str, None] = {}
+        query_seq: list[str] = []
+        i = 0  # the position after this token
+        done = 0  # the tokens before this position are in a phrase already matched
+        for _stemmed, query, key, starts in infos:
+            i += 1
+            if i <= done:
+                continue
+            if starts is not None and i < count:
+                # the phrases that start with this token and the next, longest first
+                candidates = starts.get(infos[i][0])
+                if candidates is not None:
+                    start = i - 1
+                    # split and stopword-filtered at compile time (_Phrase)
+                    for phrase, size, rest, extra in candidates:
+                        end = start + size
+                        # the first two words are known to match; compare the rest (3-4
+                        # words; past the last token the slice is short and so unequal)
+                        if size == 2 or tuple([info[0] for info in infos[i + 1 : end]]) == rest:
+                            hits[phrase] = None
+                            query_seq += query
+                            query_seq += extra
+                            done = end
+                            break
+                    if done > start:
+                        continue
+            if key is not None:
+                hits[key] = None
+            query_seq += query
         cjk_chars = 0
         table = self.table
-        lengths = self.cjk_lengths
+        cjk = self.cjk_pairs
         # str.isascii() is O(1): most English requests skip the search for CJK runs
         for run in () if text.isascii() else CJK_RUN.findall(text):
             size = len(run)
@@ -350,25 +378,33 @@ class CompiledIndex:
                     query_seq += table[run][1]  # the words of its translations
                 continue
             last = size - 1
+            # the pairs as slices made once: no slice object built per position (-160)
+            pairs = _PAIRS if last <= _PAIR_SLICES else _pair_slices(last)
             j = 0
             while j < last:
-                pair = run[j : j + 2]
-                if pair not in lengths:  # "in", not .get: most pairs start no key (-300)
+                pair = run[pairs[j]]
+                if pair not in cjk:  # "in", not .get: most pairs start no key (-300)
                     j += 1
                     continue
-                step = 1
-                for n in lengths[pair]:
-                    if j + n <= size:
-                        # the 2-character key is the pair itself, its hash already known
-                        key = pair if n == 2 else run[j : j + n]
-                        entry = table.get(key)
-                        if entry is not None:
+                longer, words = cjk[pair]
+                for n in longer:  # the lengths of its keys of 3+ characters, longest first
+                    end = j + n
+                    if end <= size:
+                        key = run[j:end]
+                        if key in table:
                             hits[key] = None
-                            query_seq += entry[1]
-                            step = n
+                            query_seq += table[key][1]
+                            j = end
                             break
-                j += step
-        return Scan(tuple(hits), tuple(dict.fromkeys(filter(None, query_seq))), count, cjk_chars,
+                else:
+                    if words is None:  # the pair is no key
+                        j += 1
+                    else:
+                        # the pair is a key (3 of 4 CJK hits): no lookup, its words stored
+                        hits[pair] = None
+                        query_seq += words
+                        j += 2
+        return Scan(tuple(hits), tuple(dict.fromkeys(query_seq)), count, cjk_chars,
                     lowered)
 
     def rule_scores(self, scan: Scan) -> tuple[dict[int, float], dict[int, list[str]]]:
@@ -411,12 +447,18 @@ class CompiledIndex:
     def bm25_scores(self, scan: Scan) -> dict[int, float]:
         """BM25 relevance of every agent whose document shares a token with the request."""
         scores: dict[int, float] = {}
+        # the running sums also in a list by agent: a list read and an "is None" instead of
+        # a dict's "in" and read per posting (score 113.0k -> 110.0k a slow plan; the same
+        # in rule_scores, with ~10 postings, cost more than it saved). The same sums in the
+        # same order, the keys inserted in the same order.
+        sums: list[float | None] = [None] * self.agent_count
         for postings in filter(None, map(self.bm25.get, scan.query_tokens)):
             for idx, weight in postings:
-                if idx in scores:  # as in rule_scores (~1.5k fewer instructions per plan)
-                    scores[idx] += weight
+                total = sums[idx]
+                if total is None:
+                    sums[idx] = scores[idx] = weight
                 else:
-                    scores[idx] = weight
+                    sums[idx] = scores[idx] = total + weight
         return scores
 
     def tag_groups(self, scan: Scan) -> TagGroups:
@@ -447,7 +489,7 @@ class CompiledIndex:
             "names": self.names,
             "table": self.table,
             "max_ngram": self.max_ngram,
-            "cjk_lengths": self.cjk_lengths,
+            "cjk_pairs": self.cjk_pairs,
             "bm25": self.bm25,
             "phrases": self.phrases,
         })
@@ -461,7 +503,7 @@ class CompiledIndex:
             position={n: i for i, n in enumerate(names)},
             table=dict(data["table"]),
             max_ngram=int(data["max_ngram"]),
-            cjk_lengths=dict(data["cjk_lengths"]),
+            cjk_pairs=dict(data["cjk_pairs"]),
             bm25=dict(data["bm25"]),
             phrases=dict(data["phrases"]),
         )
@@ -485,42 +527,9 @@ def _tuples(data: Any) -> Any:
     return data
 
 
-def _with_phrases(
-    stems: tuple[str, ...], starts: Sequence[Mapping[str, Sequence[_Phrase]] | None],
-    keys: Sequence[str | None], query_words: Sequence[str | None],
-) -> tuple[list[str | None], list[str | None]] | None:
-    """The hits and query words in text order with each phrase the tokens spell in place of
-    its tokens (its key; its first token's query word, then its other words that are not
-    stopwords), or None if they spell none. At each token the longest phrase wins and
-    consumes its tokens. ``starts[i]``: the phrases starting with ``stems[i]``, by their
-    second word (None if none)."""
-    hit_seq: list[str | None] = []
-    query_seq: list[str | None] = []
-    done = 0  # tokens before this one are in the sequences
-    for i in compress(range(len(stems) - 1), starts):  # not the last token
-        if i < done:
-            continue
-        candidates = starts[i].get(stems[i + 1])  # type: ignore[union-attr]
-        if candidates is None:
-            continue
-        # longest first; split and stopword-filtered at compile time (no split, len or
-        # stopword test per match: ~1.3k fewer instructions a phrase)
-        for key, size, rest, extra in candidates:
-            end = i + size
-            # the first two words are known to match; compare the rest (phrases of 3-4 words;
-            # past the last token the slice is short and so unequal)
-            if size == 2 or stems[i + 2 : end] == rest:
-                hit_seq += keys[done:i]
-                hit_seq.append(key)
-                query_seq += query_words[done : i + 1]
-                query_seq += extra
-                done = end
-                break
-    if not done:
-        return None
-    hit_seq += keys[done:]
-    query_seq += query_words[done:]
-    return hit_seq, query_seq
+def _pair_slices(count: int) -> tuple[slice, ...]:
+    """slice(j, j + 2) for j < count (_PAIRS for a longer run)."""
+    return tuple(map(slice, range(count), range(2, count + 2)))
 
 
 # -- compilation ------------------------------------------------------------------------------
@@ -611,16 +620,23 @@ def compile_index(agents: Sequence[AgentSpec], lexicon: Mapping[str, Any]) -> Co
     resolved = _resolve(table)
     max_ngram = max((k.count(" ") + 1 for k in table if not CJK_RUN.fullmatch(k)), default=1)
     max_ngram = min(max_ngram, 4)
-    cjk_lengths: dict[str, list[int]] = {}
+    cjk_lengths: dict[str, set[int]] = {}
     for key in table:
         if CJK_RUN.fullmatch(key) and len(key) >= 2:
-            cjk_lengths.setdefault(key[:2], []).append(len(key))
+            cjk_lengths.setdefault(key[:2], set()).add(len(key))
+    cjk_pairs: dict[str, _CjkPair] = {}
+    # one object per distinct value (marshal stores and loads a shared object once)
+    shared: dict[Any, Any] = {}
+    for pair, lengths in sorted(cjk_lengths.items()):
+        longer = tuple(sorted((n for n in lengths if n > 2), reverse=True))
+        value = (shared.setdefault(longer, longer), resolved[pair][1] if 2 in lengths else None)
+        cjk_pairs[pair] = shared.setdefault(value, value)
     return CompiledIndex(
         names=names,
         position={n: i for i, n in enumerate(names)},
         table=resolved,
         max_ngram=max_ngram,
-        cjk_lengths={p: sorted(set(v), reverse=True) for p, v in sorted(cjk_lengths.items())},
+        cjk_pairs=cjk_pairs,
         bm25=_bm25(agents, n_agents),
         phrases=_phrases(table, max_ngram),
     )
