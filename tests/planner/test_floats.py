@@ -1,4 +1,5 @@
-"""The fast ``round4`` is ``round(x, 4)`` bit for bit, on every kind of float."""
+"""The fast ``round4`` and ``round2`` are ``round(x, 4)`` and ``round(x, 2)`` bit for bit, on
+every kind of float."""
 
 from __future__ import annotations
 
@@ -9,15 +10,16 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfect21.planner._floats import round4
+from perfect21.planner._floats import round2, round4
 
 
 def _same(x: float) -> None:
-    got, want = round4(x), round(x, 4)
-    assert type(got) is float
-    # bit for bit: also the sign of zero, and nan where round gives nan
-    assert struct.pack("<d", got) == struct.pack("<d", want) or (
-        math.isnan(got) and math.isnan(want)), (x, got, want)
+    for fast, places in ((round4, 4), (round2, 2)):
+        got, want = fast(x), round(x, places)
+        assert type(got) is float
+        # bit for bit: also the sign of zero, and nan where round gives nan
+        assert struct.pack("<d", got) == struct.pack("<d", want) or (
+            math.isnan(got) and math.isnan(want)), (x, places, got, want)
 
 
 def test_edges() -> None:
@@ -30,19 +32,24 @@ def test_edges() -> None:
         _same(x)
         _same(math.nextafter(x, math.inf))
         _same(math.nextafter(x, -math.inf))
+    for x in (0.005, 0.015, 0.125, 2.675, 99999.995, 1e7 - 0.005):  # round2's ties
+        _same(x)
 
 
 def test_ties_and_their_neighbours() -> None:
     rng = random.Random(21)
-    for _ in range(20000):
-        # n + 0.5 ten-thousandths, the decimal ties, as the nearest doubles and their neighbours
-        x = (rng.randrange(0, 10**11) + 0.5) / 1e4
-        for y in (x, math.nextafter(x, 0.0), math.nextafter(x, math.inf)):
-            _same(y)
-        # values whose scaled fraction sits at the fast path's cut-offs
-        base = rng.randrange(0, 10**9)
-        for frac in (0.4999, 0.5001, 0.49989999, 0.50010001, 0.5, 0.49999999, 0.50000001):
-            _same((base + frac) / 1e4)
+    for _ in range(10000):
+        for scale in (1e4, 1e2):  # round4's and round2's
+            # n + 0.5 units of the last place, the decimal ties, as the nearest doubles and
+            # their neighbours (also negative)
+            x = (rng.randrange(0, 10**11) + 0.5) / scale
+            for y in (x, -x, math.nextafter(x, 0.0), math.nextafter(x, math.inf)):
+                _same(y)
+            # values whose scaled fraction sits at the fast path's cut-offs
+            base = rng.randrange(0, 10**9)
+            for frac in (0.4999, 0.5001, 0.49989999, 0.50010001, 0.5, 0.49999999, 0.50000001,
+                         0.0, 0.99999):
+                _same((base + frac) / scale)
 
 
 def test_random_scores_and_magnitudes() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-from tests.planner.test_speed_analysis import _random_texts, _requests
+from tests.planner.test_speed_analysis import _mixed_requests, _requests
 
 from perfect21.planner import Planner, analysis
 from perfect21.planner.catalog import load_catalog
@@ -29,7 +29,6 @@ from perfect21.planner.models import (
     StageMode,
     Task,
 )
-from perfect21.planner.text import normalize_request
 from perfect21.planner.workflow import _GATES, STAGE_GOALS, build_plan, plan_id
 
 
@@ -68,13 +67,9 @@ def test_terms_as_the_vector_on_every_request(index: CompiledIndex) -> None:
 
 
 def test_terms_as_the_vector_on_mixed_requests(index: CompiledIndex) -> None:
-    requests = _requests()
     rng = random.Random(31)
-    for n in range(800):
-        parts = [rng.choice(requests)[: rng.randint(0, 300)] for _ in range(rng.randint(1, 4))]
-        parts += _random_texts(n, rng.randint(0, 2), 8)
-        rng.shuffle(parts)
-        _check_terms(index, normalize_request(" ".join(parts) or "x"), rng.randint(-3, 14))
+    for text in _mixed_requests(rng, 800):
+        _check_terms(index, text, rng.randint(-3, 14))
 
 
 def test_terms_of_odd_groups(index: CompiledIndex) -> None:

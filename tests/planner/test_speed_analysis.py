@@ -12,6 +12,7 @@ import json
 import math
 import random
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -276,13 +277,20 @@ def test_analysis_as_before_on_every_request(index: CompiledIndex) -> None:
 def test_analysis_as_before_on_mixed_requests(index: CompiledIndex) -> None:
     """Pieces of different requests glued together, with pieces of the random texts: other
     combinations of signals, tags, marks and scale mentions than the samples have."""
-    requests = _requests()
     rng = random.Random(5)
-    for n in range(1500):
+    for text in _mixed_requests(rng, 1500):
+        _check_analysis(index, text, rng.randint(0, 12))
+
+
+def _mixed_requests(rng: random.Random, count: int) -> Iterator[str]:
+    """``count`` normalised texts: pieces of the sample requests and of the random texts,
+    shuffled and joined (``rng`` is also free to draw between them)."""
+    requests = _requests()
+    for n in range(count):
         parts = [rng.choice(requests)[: rng.randint(0, 300)] for _ in range(rng.randint(1, 4))]
         parts += _random_texts(n, rng.randint(0, 2), 8)
         rng.shuffle(parts)
-        _check_analysis(index, normalize_request(" ".join(parts) or "x"), rng.randint(0, 12))
+        yield normalize_request(" ".join(parts) or "x")
 
 
 def test_analysis_of_empty_tag_lists(index: CompiledIndex) -> None:

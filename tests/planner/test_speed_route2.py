@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from perfect21.planner.models import STAGE_ORDER, AgentSpec, Complexity
 from perfect21.planner.routing import FALLBACK, VERIFY_COMPLEMENT, TeamBounds, score_agents
 
-from .test_speed_routing import _NAMES, _check, _Index, _reference_scores
+from .test_speed_routing import _NAMES, _check, _Index, _reference_scores, _team_bounds
 
 
 @st.composite
@@ -26,12 +26,8 @@ def _repeated(draw: st.DrawFn) -> tuple[list[AgentSpec], _Index, Complexity, Tea
                 for i in rule}
     bm25 = draw(st.dictionaries(ids, st.sampled_from([0.3, 1.0, 2.2, 4.4, 8.0]),
                                 max_size=len(agents)))
-    bounds: TeamBounds = {}
-    for complexity in Complexity:
-        low = draw(st.integers(min_value=0, max_value=4))
-        bounds[complexity] = (low, low + draw(st.integers(min_value=0, max_value=4)))
     return (agents, _Index(rule, evidence, bm25), draw(st.sampled_from(list(Complexity))),
-            bounds, draw(st.booleans()))
+            draw(_team_bounds()), draw(st.booleans()))
 
 
 @settings(max_examples=600, deadline=None)
