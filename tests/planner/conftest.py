@@ -9,11 +9,13 @@ import sys
 import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from perfect21.planner import Planner
 from perfect21.planner.catalog import load_catalog
+from perfect21.planner.models import draft_class
 
 DATA = Path(__file__).resolve().parent / "data"
 USER_AGENTS = DATA / "user_agents"
@@ -109,3 +111,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, numbers in QUALITY_REPORT.items():
         values = "  ".join(f"{k}={v:g}" for k, v in numbers.items())
         terminalreporter.write_line(f"{name:<24} {values}")
+
+
+def built_as_draft(cls: type[Any], *values: object) -> Any:
+    """``cls(*values)`` built the way the planner builds its values on the hot path: a draft
+    (``models.draft_class``), every field stored, then made a ``cls``."""
+    obj = draft_class(cls)()
+    for name, value in zip(cls._fields, values, strict=True):
+        setattr(obj, name, value)
+    obj.__class__ = cls
+    return obj

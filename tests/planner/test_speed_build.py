@@ -1,6 +1,6 @@
 """Exactness of the build phase's fast paths: ``is_normalized`` against ``normalize_request``
 (for every code point), ``plan_id`` against the plain one-call BLAKE2b of the joined text,
-and the fast constructors against the classes' own ``__init__``."""
+and values built as drafts against the classes' own ``__init__``."""
 
 from __future__ import annotations
 
@@ -13,17 +13,11 @@ import pytest
 from perfect21._digest import blake2b
 from perfect21.planner import Planner, is_normalized
 from perfect21.planner._floats import round2
-from perfect21.planner.models import (
-    STAGE_ORDER,
-    Plan,
-    Stage,
-    StageMode,
-    Task,
-    new_stage,
-    new_task,
-)
+from perfect21.planner.models import STAGE_ORDER, Plan, Stage, StageMode, Task
 from perfect21.planner.text import normalize_request
 from perfect21.planner.workflow import _TASK_HOURS, plan_id
+
+from .conftest import built_as_draft
 
 ALL_CHARS = [chr(c) for c in range(sys.maxunicode + 1)]
 
@@ -124,11 +118,12 @@ def test_cached_planner_hits_with_and_without_normalising(builtin_planner: Plann
     assert planner.cache_size == 1
 
 
-def test_fast_constructors_build_equal_values() -> None:
-    task = new_task("implement.x", "x", "implement", "brief", ("design.y",), 1.5)
+def test_drafts_build_equal_values() -> None:
+    task = built_as_draft(Task, "implement.x", "x", "implement", "brief", ("design.y",), 1.5)
     assert type(task) is Task
     assert task == Task("implement.x", "x", "implement", "brief", ("design.y",), 1.5)
-    stage = new_stage("implement", "goal", StageMode.SEQUENTIAL, ("x",), (task,), True, None)
+    stage = built_as_draft(Stage, "implement", "goal", StageMode.SEQUENTIAL, ("x",), (task,),
+                           True, None)
     assert type(stage) is Stage and stage == Stage("implement", "goal", StageMode.SEQUENTIAL,
                                                    ("x",), (task,), True, None)
     with pytest.raises(AttributeError):

@@ -6,7 +6,7 @@ form is documented in ``docs/plan-schema.md`` and is the same on the CLI and ove
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
@@ -553,23 +553,21 @@ def _check_tasks(plan: Plan) -> None:
                 raise ValidationError(f"plan: task {task.id!r} depends on unknown task {dep!r}")
 
 
-_T = TypeVar("_T")
-
-
-def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
-    """``cls(*values)`` for a :class:`Frozen` class, about three times faster: for the
-    planner, which builds some twenty of these values for every plan.
+def draft_class(cls: type[Frozen]) -> type[Any]:
+    """A private "draft" subclass of the frozen value class ``cls``, for the planner's hot
+    path, which builds some twenty of these values for every plan.
 
     A frozen value's ``__init__`` has to store each field with ``object.__setattr__`` (its
-    own ``__setattr__`` refuses), at some 150 ns a field. The constructor made here creates
-    an object of a private "draft" subclass of ``cls`` that adds no slots, fills them with
-    ordinary attribute stores, then makes it a ``cls`` by assigning ``__class__``, which
-    Python allows between classes of the same layout. The result is an ordinary, immutable
-    ``cls`` value, equal to ``cls(*values)``. Every field is required, positionally, in
-    declaration order. The code is generated once per class, at import, for the six classes
-    the planner builds.
+    own ``__setattr__`` refuses), at some 150 ns a field. Code that builds one on the hot
+    path instead creates a draft, fills its slots with ordinary attribute stores (every
+    field), then makes it a ``cls`` by assigning ``__class__``, which Python allows between
+    classes of the same layout::
+
+        task = _TaskDraft(); task.id = ...; ...; task.__class__ = Task
+
+    The result is an ordinary, immutable ``cls`` value, equal to ``cls(*values)`` (tests
+    compare them), at about a third of the cost of calling ``cls``.
     """
-    names: tuple[str, ...] = cls.__dict__["_fields"]
     # Giving the draft back object's __setattr__ and __delattr__ (one C slot serves both)
     # makes its attribute stores plain slot stores again, and object's __init__ lets
     # ``draft()`` take no arguments. A subclass adding no slots, rather than a sibling class
@@ -578,33 +576,4 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     # instructions a value (measured with callgrind, ~2.4k -> ~2.2k a Task incl. its dealloc).
     methods = {"__setattr__": object.__setattr__, "__delattr__": object.__delattr__,
                "__init__": object.__init__}
-    draft = type(f"{cls.__name__}Draft", (cls,), {"__slots__": (), **methods})
-    stores = "".join(f"\n    obj.{name} = {name}" for name in names)
-    source = (
-        f"def new_{cls.__name__.lower()}({', '.join(names)}):\n"
-        f"    obj = draft(){stores}\n    obj.__class__ = cls\n    return obj\n"
-    )
-    namespace: dict[str, Any] = {"draft": draft, "cls": cls}
-    exec(source, namespace)  # generated from the class's own field names, as dataclasses do
-    built: Callable[..., _T] = namespace[f"new_{cls.__name__.lower()}"]
-    _DRAFTS[cls] = draft
-    return built
-
-
-_DRAFTS: dict[type, type] = {}
-
-
-def draft_class(cls: type[Frozen]) -> type[Any]:
-    """The draft class of ``cls``'s fast constructor, for code that inlines the constructor
-    (``obj = draft(); obj.field = value ...; obj.__class__ = cls``, every field set) to save
-    the call itself: ~500 instructions a value, measured in ``workflow.build_plan``."""
-    return _DRAFTS[cls]
-
-
-# The planner's constructors (internal: other code uses the classes themselves).
-new_analysis = fast_constructor(Analysis)
-new_choice = fast_constructor(AgentChoice)
-new_rejection = fast_constructor(Rejection)
-new_task = fast_constructor(Task)
-new_stage = fast_constructor(Stage)
-new_plan = fast_constructor(Plan)
+    return type(f"{cls.__name__}Draft", (cls,), {"__slots__": (), **methods})

@@ -136,8 +136,8 @@ _RELEVANCE = "description relevance %.2f"
 _BELOW_FLOOR = "below the selection floor %.2f"
 # The choices and rejections are built as the fast constructors do, inlined (as build_plan
 # does for tasks and stages): a draft object, every field stored, then made an AgentChoice
-# or Rejection (models.fast_constructor). ~470 instructions a value fewer than calling
-# new_choice / new_rejection, 10-13 values a plan.
+# or Rejection (models.draft_class). ~470 instructions a value fewer than a constructor
+# function doing the same, 10-13 values a plan.
 _ChoiceDraft = draft_class(AgentChoice)
 _RejectionDraft = draft_class(Rejection)
 

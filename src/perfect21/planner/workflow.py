@@ -46,9 +46,9 @@ _GATES: Mapping[str, Gate] = {
                                           GateCheck("rollback path tested"))),
 }
 # build_plan builds its tasks, stages and the plan as the fast constructors do, inlined: a
-# draft object, every field stored, then made a Task, Stage or Plan (models.fast_constructor).
-# Some ten values a plan, ~4.4k instructions fewer than calling new_task and new_stage (and
-# ~0.5k for new_plan).
+# draft object, every field stored, then made a Task, Stage or Plan (models.draft_class).
+# Some ten values a plan, ~4.4k instructions fewer than a constructor function doing the same
+# for tasks and stages (and ~0.5k for the plan).
 _TaskDraft = draft_class(Task)
 _StageDraft = draft_class(Stage)
 _PlanDraft = draft_class(Plan)
