@@ -10,7 +10,14 @@ from hypothesis import strategies as st
 from perfect21.planner.models import STAGE_ORDER, AgentSpec, Complexity
 from perfect21.planner.routing import FALLBACK, VERIFY_COMPLEMENT, TeamBounds, score_agents
 
-from .test_speed_routing import _NAMES, _check, _Index, _reference_scores, _team_bounds
+from .test_speed_routing import (
+    _NAMES,
+    _check,
+    _Index,
+    _reference_scores,
+    _routes_as_before,
+    _team_bounds,
+)
 
 
 @st.composite
@@ -36,10 +43,8 @@ def test_repeated_names_route_as_before(
     case: tuple[list[AgentSpec], _Index, Complexity, TeamBounds, bool],
 ) -> None:
     agents, index, complexity, bounds, builds = case
-    scores = score_agents(index, None)  # type: ignore[arg-type]
-    reference = _reference_scores(dict(index.rule), index.evidence, dict(index.bm25))
-    _check(agents, scores, reference, complexity, bounds, builds)
-    _check(tuple(agents), scores, reference, complexity, bounds, builds)  # layout kept
+    _routes_as_before(agents, index, complexity, bounds, builds)
+    _routes_as_before(tuple(agents), index, complexity, bounds, builds)  # layout kept
 
 
 def test_a_changed_list_gets_a_fresh_layout() -> None:
@@ -49,9 +54,7 @@ def test_a_changed_list_gets_a_fresh_layout() -> None:
     bounds: TeamBounds = {c: (1, 3) for c in Complexity}
     for stage in ("verify", "design", "verify"):
         agents[1] = AgentSpec("test-engineer", "d", stage=stage)
-        scores = score_agents(index, None)  # type: ignore[arg-type]
-        reference = _reference_scores(dict(index.rule), index.evidence, dict(index.bm25))
-        _check(agents, scores, reference, Complexity.MEDIUM, bounds, True)
+        _routes_as_before(agents, index, Complexity.MEDIUM, bounds, True)
 
 
 _score = (st.floats(min_value=1e-9, max_value=1e9)

@@ -164,6 +164,14 @@ def _check(agents: Sequence[AgentSpec], scores: Scores, reference: Scores,
     assert _raw(got) == _raw(_reference_choose(agents, reference, complexity, bounds, builds))
 
 
+def _routes_as_before(agents: Sequence[AgentSpec], index: _Index, complexity: Complexity,
+                      bounds: TeamBounds, builds: bool) -> None:
+    """``_check`` of the scores of a stand-in index against the reference's."""
+    scores = score_agents(index, None)  # type: ignore[arg-type]
+    reference = _reference_scores(dict(index.rule), index.evidence, dict(index.bm25))
+    _check(agents, scores, reference, complexity, bounds, builds)
+
+
 def test_sample_requests_route_as_before(builtin_planner: Planner, shared_dir: Path) -> None:
     catalog = builtin_planner.catalog
     index = catalog.index
@@ -219,7 +227,4 @@ def _team_bounds(draw: st.DrawFn) -> TeamBounds:
 def test_random_score_tables_route_as_before(
     case: tuple[list[AgentSpec], _Index, Complexity, TeamBounds, bool],
 ) -> None:
-    agents, index, complexity, bounds, builds = case
-    scores = score_agents(index, None)  # type: ignore[arg-type]
-    reference = _reference_scores(dict(index.rule), index.evidence, dict(index.bm25))
-    _check(agents, scores, reference, complexity, bounds, builds)
+    _routes_as_before(*case)
