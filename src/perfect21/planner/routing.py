@@ -103,19 +103,7 @@ def score_agents(index: CompiledIndex, scan: Scan) -> Scores:
     floor = RELATIVE_FLOOR * top
     if not floor > MIN_SCORE:
         floor = MIN_SCORE
-    # Built as a bare object with its six slots stored, not by calling Scores (its
-    # ``__init__`` is a Python call): −750 instructions a plan.
-    scores: Scores = _new(Scores)
-    scores.total = total
-    scores.rule = rule
-    scores.bm25 = bm25
-    scores.evidence = evidence
-    scores.order = order
-    scores.floor = floor
-    return scores
-
-
-_new = object.__new__  # (a module global: no attribute lookup on ``object`` a plan)
+    return Scores(total, rule, bm25, evidence, order, floor)
 
 
 # an enum member as a module global: read as a class attribute it goes through EnumType's
@@ -144,7 +132,7 @@ _RejectionDraft = draft_class(Rejection)
 
 class _Layout:
     """What choose_team needs to know of a catalog's agents, by index: computed once per
-    agents tuple (a catalog's, see ``_layout``), not per plan."""
+    agents tuple (a catalog's, see ``_new_layout``), not per plan."""
 
     __slots__ = ("agents", "build_fallback", "complement", "fallback", "implementers",
                  "names", "stages", "verifiers", "verify_fallback")
@@ -180,14 +168,12 @@ class _Layout:
 _last_layout: _Layout | None = None
 
 
-def _layout(agents: Sequence[AgentSpec]) -> _Layout:
-    """The layout of ``agents``, kept for the last tuple of agents (a planner plans with one
-    catalog, whose agents are a tuple of frozen values: its layout cannot go stale). A list
-    may change between calls: its layout is computed afresh."""
+def _new_layout(agents: Sequence[AgentSpec]) -> _Layout:
+    """The layout of ``agents``, kept if they are a tuple (choose_team reuses the last one
+    kept while it is called with the same tuple: a planner plans with one catalog, whose
+    agents are a tuple of frozen values, so its layout cannot go stale). A list may change
+    between calls: its layout is computed afresh."""
     global _last_layout
-    layout = _last_layout
-    if layout is not None and layout.agents is agents:
-        return layout
     layout = _Layout(agents)
     if type(agents) is tuple:
         _last_layout = layout  # one store, safe across threads
@@ -208,9 +194,9 @@ def choose_team(
     implementation agent gets the best-matching one (or a generalist).
     """
     low, high = bounds[complexity]
-    layout = _last_layout  # _layout's test inline: no call (~400 instructions) on a hit
+    layout = _last_layout  # tested here, not in a function: no call (~400 instructions)
     if layout is None or layout.agents is not agents:
-        layout = _layout(agents)
+        layout = _new_layout(agents)
     names, stages_of = layout.names, layout.stages
     total = scores.total
     rule_get = scores.rule.get
