@@ -273,43 +273,55 @@ _ROOTS = tuple([math.sqrt(n) for n in range(17)])  # math.sqrt(min(n, 16)) for n
 _FLOATS = (0.0, 1.0, 2.0)
 
 
+def _measures(text: str, scan: Scan) -> tuple[float, list[str], int, bool, bool, bool, bool, int]:
+    """What the general features are computed from, for _values() and _terms(): (words,
+    scale mentions, list marks, code, question, quoted, spec list, identifier marks)."""
+    return (
+        scan.latin_count + scan.cjk_chars / 1.6,  # CJK chars per English word, roughly
+        _scale_mentions(text, scan.lowered),
+        # separators of enumerations
+        _count(text, _LIST_MARKS) + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0),
+        _has_code(text),
+        "?" in text or "？" in text,
+        _has_any(text, _QUOTE_MARKS) or ("'" in text and " '" in text),
+        # "Build X: a, b, c and d" — a colon introducing a list of deliverables
+        _spec_list(text),
+        _count(text, _IDENT_MARKS) + (text.count("()") if "(" in text else 0),
+    )
+
+
+def _distinct_words(keys: list[str]) -> int:
+    """How many distinct words of the request a signal's keys are: a Chinese word and its
+    English translations ("迁移", "迁移→migration") are one piece of evidence, as the English
+    word alone is. (partition() only for a translation: ~0.3k a key fewer otherwise.)"""
+    words_of: set[str] = set()
+    for key in keys:
+        words_of.add(key.partition("→")[0] if "→" in key else key)
+    return len(words_of)
+
+
 def _values(
     text: str, scan: Scan, signals: dict[str, list[str]], agent_breadth: int
 ) -> tuple[list[float], list[str]]:
-    """(the feature values in _NAMES order, scale mentions): a list, not a dict, for
-    analyse(), which reads it by position."""
-    words = scan.latin_count + scan.cjk_chars / 1.6  # CJK chars per English word, roughly
-    scale = _scale_mentions(text, scan.lowered)
-    marks = _count(text, _LIST_MARKS) + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0)
-    idents = _count(text, _IDENT_MARKS) + (text.count("()") if "(" in text else 0)
-    # (the caps as conditional expressions, the square roots from a table: min(), float() and
-    # math.sqrt() calls cost some 400 instructions each)
+    """(the feature values in _NAMES order, scale mentions), for features()."""
+    words, scale, marks, code, question, quoted, spec_list, idents = _measures(text, scan)
     values = [
         math.log1p(words),
-        # separators of enumerations, square-rooted: the third item says more than the tenth
-        _ROOTS[marks if marks < 16 else 16],
+        _ROOTS[marks if marks < 16 else 16],  # square-rooted: the third item says more
         (agent_breadth if agent_breadth < 8 else 8) / 4,
         1.0 if scale else 0.0,
-        1.0 if _has_code(text) else 0.0,
-        1.0 if ("?" in text or "？" in text) else 0.0,
-        1.0 if _has_any(text, _QUOTE_MARKS) or ("'" in text and " '" in text) else 0.0,
-        # "Build X: a, b, c and d" — a colon introducing a list of deliverables
-        1.0 if _spec_list(text) else 0.0,
+        1.0 if code else 0.0,
+        1.0 if question else 0.0,
+        1.0 if quoted else 0.0,
+        1.0 if spec_list else 0.0,
         (idents if idents < 4 else 4) / 2,
     ]
     counts = _NO_SIGNALS.copy()
     for signal, keys in signals.items():
         index = _SIGNAL_INDEX.get(signal)
         if index is not None:
-            if len(keys) == 1:  # most signals have one key (~4k instructions per slow plan)
-                counts[index] = 1.0
-                continue
-            # distinct words of the request: a Chinese word and its English translations
-            # ("迁移", "迁移→migration") are one piece of evidence, as the English word alone is
-            words_of: set[str] = set()
-            for key in keys:
-                words_of.add(key.partition("→")[0])
-            counts[index] = _FLOATS[len(words_of)] if len(words_of) < 3 else 3.0
+            n = _distinct_words(keys)
+            counts[index] = _FLOATS[n] if n < 3 else 3.0
     values += counts
     return values, scale
 
@@ -381,10 +393,7 @@ def _terms(
     """(the terms of the features that add to the score, in vector order, scale mentions):
     _values() with each value made its term, for analyse(). The same expressions as there
     (tests compare the two)."""
-    words = scan.latin_count + scan.cjk_chars / 1.6
-    scale = _scale_mentions(text, scan.lowered)
-    marks = _count(text, _LIST_MARKS) + (_count(text, _LINE_LIST_MARKS) if "\n" in text else 0)
-    idents = _count(text, _IDENT_MARKS) + (text.count("()") if "(" in text else 0)
+    words, scale, marks, code, question, quoted, spec_list, idents = _measures(text, scan)
     terms: list[_Term] = []
     value = math.log1p(words)
     weight = _LOG_WEIGHT * value
@@ -402,14 +411,13 @@ def _terms(
         terms.append(term)
     if scale and _SCALE_TERM is not None:
         terms.append(_SCALE_TERM)
-    if _CODE_TERM is not None and _has_code(text):
+    if code and _CODE_TERM is not None:
         terms.append(_CODE_TERM)
-    if ("?" in text or "？" in text) and _QUESTION_TERM is not None:
+    if question and _QUESTION_TERM is not None:
         terms.append(_QUESTION_TERM)
-    if (_has_any(text, _QUOTE_MARKS) or ("'" in text and " '" in text)) and \
-            _QUOTED_TERM is not None:
+    if quoted and _QUOTED_TERM is not None:
         terms.append(_QUOTED_TERM)
-    if _SPEC_LIST_TERM is not None and _spec_list(text):
+    if spec_list and _SPEC_LIST_TERM is not None:
         terms.append(_SPEC_LIST_TERM)
     term = _IDENT_TERMS[idents if idents < 4 else 4]
     if term is not None:
@@ -423,11 +431,7 @@ def _terms(
                 if len(keys) == 1:  # most signals have one key
                     slots[entry[0]] = entry[1][1]
                     continue
-                words_of: set[str] = set()
-                for key in keys:
-                    # (partition() only for a translation: ~0.3k a key fewer otherwise)
-                    words_of.add(key.partition("→")[0] if "→" in key else key)
-                n = len(words_of)
+                n = _distinct_words(keys)
                 slots[entry[0]] = entry[1][n if n < 3 else 3]
         terms += filter(None, slots)
     return terms, scale
