@@ -17,7 +17,7 @@ from .conftest import RunCli
 NUMERIC_KEYS = (
     "uncached_p50_us", "uncached_p95_us", "cached_p95_us", "baseline_p95_us", "requests",
     "baseline_ratio", "plan_process_ms", "version_process_ms", "python_process_ms",
-    "large_request_ms",
+    "large_request_ms", "reference_us", "uncached_p95_per_reference",
 )
 
 

@@ -9,6 +9,12 @@ Measured in one process on the 160 labelled requests of ``../shared/data/routing
   the requests, of each request's median over the rounds, so one call preempted by another
   process on a busy machine does not pass for the planner's cost; the p95 over every single
   call is reported too (``detail_us``);
+* **reference**: before each uncached round, a fixed loop of plain Python (dict lookups, tuple
+  unpacking, float sums, a sort: the planner's kind of work, none of its code) is timed. Its
+  median (``reference_us``) says how fast the machine ran Python during the uncached rounds,
+  and ``uncached_p95_per_reference`` is the p95 in units of it: on a VM whose speed drifts
+  between minutes, that ratio tells a change of the code from a change of the machine (the
+  target is still judged on the p95 itself);
 * **cached**: the same requests again on a caching planner that has seen them once;
 * **baseline**: the old system's approach over the same catalog keywords: one
   ``re.search(pattern_string, text)`` per keyword, tried one by one, each hit adding a point
@@ -167,15 +173,42 @@ def _stats_us(per_request_ns: Sequence[Sequence[int]]) -> dict[str, float]:
 
 Timings = tuple[list[list[int]], list[list[int]]]  # (wall ns, CPU ns) per request per round
 
+# The reference loop's data: 600 string keys -> (agent index, weight), as in a routing table.
+_REFERENCE_KEYS = tuple(f"term{i}" for i in range(600))
+_REFERENCE_TABLE = {key: (i % 49, i * 0.37) for i, key in enumerate(_REFERENCE_KEYS)}
 
-def _time_each(call: Callable[[str], object], texts: Sequence[str], rounds: int) -> Timings:
+
+def _reference_ns() -> int:
+    """Wall time of a fixed piece of plain Python (see the module docstring): per-agent sums
+    over a keyed table, four times, each ranked by a sort. ~0.3 ms on this project's VM."""
+    table = _REFERENCE_TABLE
+    start = time.perf_counter_ns()
+    for _ in range(4):
+        sums: dict[int, float] = {}
+        for key in _REFERENCE_KEYS:
+            idx, weight = table[key]
+            if idx in sums:
+                sums[idx] += weight
+            else:
+                sums[idx] = weight
+        sorted(sums, key=sums.__getitem__, reverse=True)
+    return time.perf_counter_ns() - start
+
+
+def _time_each(
+    call: Callable[[str], object], texts: Sequence[str], rounds: int,
+    before_round: Callable[[], object] | None = None,
+) -> Timings:
     """Time every request alone, ``rounds`` times (round-robin over the requests), in wall
     time and in this thread's CPU time (which other processes on the machine do not inflate).
+    ``before_round`` is called before each round, outside the timed calls.
     """
     wall_clock, cpu_clock = time.perf_counter_ns, time.thread_time_ns
     wall: list[list[int]] = [[] for _ in texts]
     cpu: list[list[int]] = [[] for _ in texts]
     for _ in range(rounds):
+        if before_round is not None:
+            before_round()
         for i, text in enumerate(texts):
             start, start_cpu = wall_clock(), cpu_clock()
             call(text)
@@ -262,8 +295,12 @@ def measure(
     uncached = Planner(catalog, cache_entries=0)
     for text in texts:  # warm-up: first calls pay for lazy imports and allocator growth
         uncached.plan(text)
-    step(f"uncached: {rounds} round(s) x {len(texts)} requests")
-    uncached_ns = _time_each(uncached.plan, texts, rounds)
+    step(f"uncached: {rounds} round(s) x {len(texts)} requests, the reference loop before each")
+    reference_ns: list[int] = []
+    _reference_ns()  # warm-up
+    uncached_ns = _time_each(uncached.plan, texts, rounds,
+                             before_round=lambda: reference_ns.append(_reference_ns()))
+    reference_us = statistics.median(reference_ns) / 1000
 
     cached = Planner(catalog)
     for text in texts:
@@ -306,6 +343,10 @@ def measure(
         "uncached_p50_us": u["p50"],
         "uncached_p95_us": u["p95"],
         "uncached_mean_us": u["mean"],
+        # how fast the machine ran plain Python during the uncached rounds, and the p95 in
+        # units of it (see the module docstring)
+        "reference_us": round(reference_us, 1),
+        "uncached_p95_per_reference": round(u["p95"] / reference_us, 3),
         "cached_p50_us": c["p50"],
         "cached_p95_us": c["p95"],
         "baseline_p50_us": b["p50"],
@@ -358,6 +399,8 @@ def _table(r: dict[str, Any]) -> str:
         "  in-process latency, per request              p50 µs / p95 µs",
         row("planner, uncached", f"{r['uncached_p50_us']:.1f} / {r['uncached_p95_us']:.1f}",
             target("uncached_p95_us")),
+        row("reference loop (machine speed)", f"{r['reference_us']:.0f} µs",
+            f"uncached p95 / reference = {r['uncached_p95_per_reference']}"),
         row("planner, cached", f"{r['cached_p50_us']:.2f} / {r['cached_p95_us']:.2f}",
             target("cached_p95_us")),
         row(f"baseline: {r['baseline_rules']} uncompiled re.search",
