@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from perfect21.bench.planner import FALLBACK_ROWS, NaiveRouter, load_requests, measure
+from perfect21.bench.planner import FALLBACK_ROWS, NaiveRouter, _table, load_requests, measure
 from perfect21.planner.catalog import load_catalog
 
 from .conftest import RunCli
@@ -58,9 +58,15 @@ def test_measure_reports_the_documented_keys(tmp_path: Path) -> None:
     assert result["requests"] == 4 and result["source"] == str(sample)
     assert result["quality"]["total"] == 4
     assert result["detail_us"]["uncached"]["calls"] == 8
+    # the p95 in units of the reference loop timed between the same rounds
+    ratio = result["uncached_p95_us"] / result["reference_us"]
+    assert abs(result["uncached_p95_per_reference"] - ratio) <= 0.01 * ratio + 0.001
     assert set(result["meets_targets"]) == set(result["targets"])
     assert messages and "requests: 4" in messages[0]
     json.dumps(result)  # serialisable as one JSON object
+    table = _table(result)  # the human form names every measurement, the reference too
+    assert "planner, uncached" in table and "reference loop (machine speed)" in table
+    assert f"uncached p95 / reference = {result['uncached_p95_per_reference']}" in table
 
 
 def test_bench_planner_help(run_cli: RunCli) -> None:
