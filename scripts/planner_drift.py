@@ -19,19 +19,11 @@ import statistics
 import time
 from datetime import UTC, datetime
 
-from perfect21.bench.planner import _reference_ns, _stats_us, _time_each, load_requests
+from perfect21.bench.planner import _stats_us, _time_with_reference, load_requests
 from perfect21.planner import Planner
 from perfect21.planner.catalog import load_catalog
 
 ROUNDS = 20
-
-
-def _sample(planner: Planner, texts: list[str]) -> tuple[float, dict[str, float]]:
-    """(the reference loop's median µs, the planner's stats) over ROUNDS alternating rounds."""
-    reference: list[int] = []
-    wall, _cpu = _time_each(planner.plan, texts, ROUNDS,
-                            before_round=lambda: reference.append(_reference_ns()))
-    return statistics.median(reference) / 1000, _stats_us(wall)
 
 
 def main() -> None:
@@ -49,7 +41,8 @@ def main() -> None:
     for n in range(args.samples):
         if n:
             time.sleep(args.pause)
-        ref, stats = _sample(planner, texts)
+        (wall, _cpu), ref = _time_with_reference(planner.plan, texts, ROUNDS)
+        stats = _stats_us(wall)
         samples.append((ref, stats["p95"]))
         print(f"{datetime.now(UTC):%H:%M:%S}  reference {ref:6.1f} µs  p50 {stats['p50']:6.1f}"
               f"  p95 {stats['p95']:6.1f} µs  p95/reference {stats['p95'] / ref:.3f}",

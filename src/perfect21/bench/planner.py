@@ -217,6 +217,18 @@ def _time_each(
     return wall, cpu
 
 
+def _time_with_reference(
+    call: Callable[[str], object], texts: Sequence[str], rounds: int
+) -> tuple[Timings, float]:
+    """``_time_each`` with the reference loop timed before each round: (the timings, the
+    reference's median in µs)."""
+    reference_ns: list[int] = []
+    _reference_ns()  # warm-up
+    timings = _time_each(call, texts, rounds,
+                         before_round=lambda: reference_ns.append(_reference_ns()))
+    return timings, statistics.median(reference_ns) / 1000
+
+
 def _load_average() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
@@ -296,11 +308,7 @@ def measure(
     for text in texts:  # warm-up: first calls pay for lazy imports and allocator growth
         uncached.plan(text)
     step(f"uncached: {rounds} round(s) x {len(texts)} requests, the reference loop before each")
-    reference_ns: list[int] = []
-    _reference_ns()  # warm-up
-    uncached_ns = _time_each(uncached.plan, texts, rounds,
-                             before_round=lambda: reference_ns.append(_reference_ns()))
-    reference_us = statistics.median(reference_ns) / 1000
+    uncached_ns, reference_us = _time_with_reference(uncached.plan, texts, rounds)
 
     cached = Planner(catalog)
     for text in texts:
