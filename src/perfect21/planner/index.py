@@ -234,9 +234,16 @@ _Phrase = tuple[str, int, tuple[str, ...], tuple[str, ...]]
 # more characters, longest first; the words of the translations of the pair itself if it is
 # a key, else None)
 _CjkPair = tuple[tuple[int, ...], tuple[str, ...] | None]
+
+
+def _pair_slices(count: int) -> tuple[slice, ...]:
+    """slice(j, j + 2) for j < count (_PAIRS, or the pairs of a longer run)."""
+    return tuple(map(slice, range(count), range(2, count + 2)))
+
+
 # slice(j, j + 2) for every position of a CJK run of up to _PAIR_SLICES + 1 characters
 _PAIR_SLICES = 256
-_PAIRS = tuple(map(slice, range(_PAIR_SLICES), range(2, _PAIR_SLICES + 2)))
+_PAIRS = _pair_slices(_PAIR_SLICES)
 _TOKEN_CACHE_ENTRIES = 16_384
 _K1 = 1.2
 _B = 0.75
@@ -525,11 +532,6 @@ def _tuples(data: Any) -> Any:
         # stays one object, which marshal stores and loads once
         return data if all(map(_is, items, data)) else tuple(items)
     return data
-
-
-def _pair_slices(count: int) -> tuple[slice, ...]:
-    """slice(j, j + 2) for j < count (_PAIRS for a longer run)."""
-    return tuple(map(slice, range(count), range(2, count + 2)))
 
 
 # -- compilation ------------------------------------------------------------------------------
