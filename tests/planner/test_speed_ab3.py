@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
-from tests.planner.test_speed_analysis import _mixed_requests, _requests
 
 from perfect21.planner import Planner, analysis
 from perfect21.planner.catalog import load_catalog
@@ -30,6 +29,8 @@ from perfect21.planner.models import (
     Task,
 )
 from perfect21.planner.workflow import _GATES, STAGE_GOALS, build_plan, plan_id
+
+from .test_speed_analysis import _mixed_requests, _requests
 
 
 @pytest.fixture(scope="module")
